@@ -1,0 +1,135 @@
+"""Matching throughput: this engine vs one compiled regex per profile (a script, not a test).
+
+Run from the repository root:  /work/venv/bin/python tests/bench/matching.py
+
+Generates news-like items (title ~10 words, summary ~50 words, a few defence terms,
+some Turkish/Cyrillic text and HTML) and 10 / 100 / 1,000 profiles of 1-6 terms
+mixing AND, OR, NOT, NEAR, phrases, designators and prefixes (fixed seed), then
+prints items matched per second on one core for each.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from watcher.query import Document, Matcher  # noqa: E402
+
+SEED = 20240917
+COMMON = """the a of to in and for on with said its at by from as was has have will be that
+it new after over more than government minister officials talks week year country state
+military defence defense forces army navy air deal contract program programme report
+president prime foreign security border city police court election vote party economy
+market prices oil gas energy trade sanctions talks summit leaders meeting visit plans
+plan could would should may first second third batch last next two three six ten
+hundred million billion people workers company industry production factory jobs
+local regional national international news update analysis opinion sources told
+reuters officials spokesman statement monday tuesday wednesday thursday friday
+support against between during under while before since amid despite""".split()
+TERMS_WORDS = """turkey turkish türkiye ankara erdogan russia russian moscow greece
+greek cyprus nato aukus submarine frigate corvette drone missile radar fighter jet
+engine powerplant helicopter tank howitzer artillery satellite rocket warship
+destroyer carrier bayraktar aselsan roketsan tusas havelsan baykar kaan hürjet
+atak altay milgem istif reis preveze hisar siper patriot triumf growler rafale
+typhoon eurofighter gripen kizilelma akinci anka kaplan otokar fnss stm""".split()
+DESIGNATORS = ["S-400", "S-500", "F-35", "F-16", "TF-X", "SA-21", "T-129", "TB2", "T-70",
+               "Type 214", "KF-21", "J-10", "Su-57", "MQ-9", "HQ-9", "A400M", "C-130"]
+EXTRA_TEXT = ["İstanbul", "Türkiye'nin", "С-400", "Москва", "<b>", "</b>", "&amp;",
+              "S400", "S 400", "TFX", "Reis-class", "submarines", "engines", "kaanak"]
+
+
+def make_items(rnd: random.Random, count: int) -> list[Document]:
+    items = []
+    for _ in range(count):
+        def sentence(n: int) -> str:
+            words = [rnd.choice(COMMON) for _ in range(n)]
+            for _ in range(rnd.choice((0, 0, 1, 1, 2, 3))):
+                pool = rnd.choice((TERMS_WORDS, DESIGNATORS, EXTRA_TEXT))
+                words.insert(rnd.randrange(len(words) + 1), rnd.choice(pool))
+            return " ".join(words)
+        title = sentence(rnd.randint(6, 12)).capitalize()
+        summary = "<p>" + ". ".join(sentence(rnd.randint(8, 16)) for _ in range(4)) + ".</p>"
+        items.append(Document(title=title, summary=summary, feed="Defense News"))
+    return items
+
+
+def _term(rnd: random.Random) -> tuple[str, str]:
+    """(query text, naive regex) for one term."""
+    kind = rnd.random()
+    if kind < 0.45:
+        w = rnd.choice(TERMS_WORDS)
+        return w, rf"\b{re.escape(w)}\b"
+    if kind < 0.7:
+        d = rnd.choice(DESIGNATORS)
+        parts = re.findall(r"[^\W\d_]+|\d+", d.lower())
+        return (f'"{d}"' if " " in d else d), r"\b" + r"[\s\-\u2010-\u2015]?".join(parts) + r"\b"
+    if kind < 0.85:
+        a, b = rnd.choice(TERMS_WORDS), rnd.choice(TERMS_WORDS)
+        return f'"{a} {b}"', rf"\b{re.escape(a)}\W+{re.escape(b)}\b"
+    w = rnd.choice(TERMS_WORDS)[:5]
+    return f"{w}*", rf"\b{re.escape(w)}\w*"
+
+
+def make_profile(rnd: random.Random) -> tuple[str, re.Pattern[str]]:
+    """One query and its naive equivalent: one regex of lookaheads over the whole text."""
+    terms = [_term(rnd) for _ in range(rnd.randint(1, 6))]
+    has = "(?=[\\s\\S]*?{})".format
+    shape = rnd.random()
+    if len(terms) == 1 or shape < 0.3:
+        query = " ".join(q for q, _ in terms)
+        rx = "".join(has(r) for _, r in terms)
+    elif shape < 0.55:
+        query = " OR ".join(q for q, _ in terms)
+        rx = has("(?:" + "|".join(r for _, r in terms) + ")")
+    elif shape < 0.8:
+        (q1, r1), (q2, r2), *rest = terms
+        query = f"({q1} OR {q2})" + "".join(f" -{q}" for q, _ in rest)
+        rx = has(f"(?:{r1}|{r2})") + "".join(f"(?![\\s\\S]*?{r})" for _, r in rest)
+    else:
+        (q1, r1), (q2, r2), *rest = terms
+        query = f"{q1} NEAR/5 {q2}" + "".join(f" {q}" for q, _ in rest)
+        gap = r"\W+(?:\w+\W+){0,4}"
+        rx = has(f"(?:{r1}{gap}{r2}|{r2}{gap}{r1})") + "".join(has(r) for _, r in rest)
+    return query, re.compile(rx, re.IGNORECASE)
+
+
+def rate(func: object, items: list[Document]) -> tuple[float, int]:
+    start = time.process_time()
+    matched = sum(len(func(doc)) for doc in items)  # type: ignore[operator]
+    elapsed = time.process_time() - start
+    return len(items) / elapsed, matched
+
+
+def main() -> None:
+    rnd = random.Random(SEED)
+    items = make_items(rnd, 10_000)
+    print(f"{len(items)} items, mean {sum(len(d.title) + len(d.summary) for d in items) // len(items)}"
+          " chars each; CPU time on one core")
+    print(f"{'profiles':>8} {'engine items/s':>15} {'naive items/s':>14} {'ratio':>6} "
+          f"{'hits':>7} {'build s':>7}")
+    for size in (10, 100, 1000):
+        prnd = random.Random(SEED + size)
+        profiles = [make_profile(prnd) for _ in range(size)]
+        t0 = time.process_time()
+        matcher = Matcher({f"p{i}": q for i, (q, _) in enumerate(profiles)})
+        build = time.process_time() - t0
+        regexes = [rx for _, rx in profiles]
+
+        def naive(doc: Document, regexes: list[re.Pattern[str]] = regexes) -> list[int]:
+            text = doc.title + "\n" + re.sub(r"<[^>]+>", " ", doc.summary)
+            return [i for i, rx in enumerate(regexes) if rx.match(text)]
+
+        engine_rate, hits = rate(matcher.match, items)
+        naive_items = items[: max(500, 200_000 // size)]
+        naive_rate, _ = rate(naive, naive_items)
+        print(f"{size:>8} {engine_rate:>15,.0f} {naive_rate:>14,.0f} "
+              f"{engine_rate / naive_rate:>5.1f}x {hits:>7} {build:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()

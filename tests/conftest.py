@@ -1,0 +1,95 @@
+"""Shared fixtures: the local feed, Slack and SMTP servers, configs, and a network guard."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers.feeds import FeedServer
+from tests.servers.slack import SlackServer
+from tests.servers.smtp import SmtpServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    """Tests talk to 127.0.0.1 only: anything else is a bug in the test."""
+    if self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+        host = str(address[0])
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ConnectionRefusedError(f"test tried to reach {host}: the network is blocked")
+    _real_connect(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackServer]:
+    with SlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+class Watcher:
+    """Runs the real `watcher` command against a config in a temporary directory."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.config = tmp / "watcher.toml"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("SLACK_", "SMTP_", "WATCHER_"))}
+        self.env["PYTHONPATH"] = str(REPO)
+
+    def write(self, text: str) -> Path:
+        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
+        return self.config
+
+    def __call__(self, *args: str, timeout: float = 60, check: bool = False) -> Run:
+        proc = subprocess.run([sys.executable, "-m", "watcher", *args, "-c", str(self.config)],
+                              capture_output=True, text=True, env=self.env, timeout=timeout,
+                              cwd=self.tmp)
+        run = Run(proc.returncode, proc.stdout, proc.stderr)
+        if check and run.code != 0:
+            raise AssertionError(f"watcher {' '.join(args)} exited {run.code}:\n{run.err}")
+        return run
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "watcher", *args, "-c", str(self.config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env, cwd=self.tmp)
+
+
+@pytest.fixture
+def watcher(tmp_path: Path) -> Watcher:
+    return Watcher(tmp_path)

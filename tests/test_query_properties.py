@@ -1,0 +1,129 @@
+"""Properties of the query engine, checked with hypothesis on generated input."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watcher.errors import QueryError
+from watcher.query import Document, Matcher, compile_query, normalize, plain_text
+
+BOUNDED = settings(max_examples=200, deadline=None)
+
+SYNTAX = ["AND", "OR", "NOT", "NEAR/3", "NEAR", "NEAR/x", "(", ")", "-", '"', "/", "@s400",
+          "@x", "title:", "feed:", "foo:", "*", "S-400", "TF-X", "Türkiye", "İ", "a", "b*",
+          "/[a-/", "//", "\\", " ", "\u2013", "\u00a0", "С-400", "::", "ß", "\u0301"]
+ALIASES = {"s400": ["S-400", "Triumf", "SA-21 Growler"]}
+
+
+@BOUNDED
+@given(st.text(max_size=80))
+def test_parser_only_raises_query_error_on_any_text(query: str) -> None:
+    try:
+        compile_query(query, ALIASES)
+    except QueryError as err:
+        assert 0 <= err.position <= len(query)
+        assert err.render().count("\n") == 2
+
+
+@BOUNDED
+@given(st.lists(st.sampled_from(SYNTAX), max_size=14).map("".join))
+def test_parser_only_raises_query_error_on_syntax_soup(query: str) -> None:
+    try:
+        compile_query(query, ALIASES)
+    except QueryError as err:
+        assert 0 <= err.position <= len(query)
+
+
+@BOUNDED
+@given(st.text(max_size=200))
+def test_normalize_is_idempotent(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+@BOUNDED
+@given(st.text(max_size=200))
+def test_plain_text_never_raises_and_is_collapsed(text: str) -> None:
+    out = plain_text(text)
+    assert out == out.strip()
+    assert "  " not in out
+
+
+HTMLISH = st.lists(st.sampled_from(
+    ["<p>", "</p>", "<b", ">", "&amp;", "&", "&#", "&#x41;", "&nbsp;", "<!--", "-->", "<![CDATA[",
+     "]]>", "<script>", "</script>", "<a href='x'>", "text", " ", "<", "&unknown;", "\x00"]),
+    max_size=20).map("".join)
+
+
+@BOUNDED
+@given(HTMLISH)
+def test_plain_text_never_raises_on_html_soup(text: str) -> None:
+    assert "<p>" not in plain_text(text)
+
+
+WORD = st.text(alphabet=st.characters(categories=("Lu", "Ll")), min_size=1, max_size=8).filter(
+    lambda w: w not in ("AND", "OR", "NOT") and not w.startswith("NEAR"))
+
+
+@BOUNDED
+@given(st.lists(WORD, min_size=1, max_size=5), st.randoms(use_true_random=False),
+       st.sampled_from([" ", ", ", " — ", "\u00a0", "; "]))
+def test_plain_and_of_words_matches_text_made_of_them(words: list[str], rnd: object,
+                                                     sep: str) -> None:
+    query = " AND ".join(words)
+    shuffled = list(words)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    doc = Document(title="intro " + sep.join(shuffled) + " outro")
+    assert compile_query(query).matches(doc)
+
+
+VOCAB = ["turkey", "S-400", "TF-X", "kaan", "submarin*", '"second batch"', "engine", "/ka+n/"]
+TEXT_VOCAB = ["Turkey", "turkeys", "S400", "S-4000", "TFX", "TF X", "kaanak", "KAAN",
+              "submarines", "second", "batch", "engine", "Türkiye", ",", "—", "<b>x</b>"]
+
+
+@st.composite
+def queries(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth > 2 or draw(st.booleans()):
+        return draw(st.sampled_from(VOCAB))
+    op = draw(st.sampled_from([" ", " AND ", " OR ", " NEAR/2 ", "NOT "]))
+    left, right = draw(queries(depth + 1)), draw(queries(depth + 1))
+    if op == "NOT ":
+        return f"NOT ({left})"
+    if op == " NEAR/2 ":
+        return f"{left.replace('NOT ', '')} NEAR/2 {right.replace('NOT ', '')}"
+    return f"({left}){op}({right})"
+
+
+@BOUNDED
+@given(st.lists(queries(), min_size=1, max_size=6),
+       st.lists(st.sampled_from(TEXT_VOCAB), max_size=12))
+def test_prefilter_never_changes_the_answer(qs: list[str], words: list[str]) -> None:
+    profiles = {}
+    for i, q in enumerate(qs):
+        try:
+            compile_query(q)
+        except QueryError:
+            continue  # e.g. NEAR over a group with AND inside
+        profiles[f"p{i}"] = q
+    matcher = Matcher(profiles)
+    doc = Document(title=" ".join(words[:4]), summary=" ".join(words[4:]))
+    fast = [m.profile for m in matcher.match(doc)]
+    full = [name for name in matcher.profiles() if matcher.match_profile(name, doc)]
+    assert fast == full
+    for m in matcher.match(doc):
+        assert m == matcher.match_profile(m.profile, doc)
+
+
+@BOUNDED
+@given(st.lists(st.sampled_from(TEXT_VOCAB), max_size=12))
+def test_hit_offsets_point_at_the_matched_words(words: list[str]) -> None:
+    doc = Document(summary="<p>" + " ".join(words) + "</p>")
+    matcher = Matcher({"p": "turkey OR kaan OR S-400 OR engine OR Türkiye"})
+    plain = plain_text(doc.summary)
+    for match in matcher.match(doc):
+        for hit in match.hits:
+            assert hit.field == "summary"
+            assert normalize(plain[hit.start:hit.end]).replace(" ", "") == \
+                normalize(hit.term).replace(" ", "")

@@ -1,0 +1,259 @@
+"""What each CLI command does (the CLI module only parses arguments and prints)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from watcher.config import Config
+from watcher.deliver.channels import build_channel
+from watcher.deliver.console import render_console
+from watcher.engine import Engine
+from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
+from watcher.models import Alert, Snippet
+from watcher.parse import parse_feed
+from watcher.query import Document, Matcher, plain_text
+from watcher.store import open_store
+from watcher.timeparse import format_duration
+
+
+async def check(config: Config, *, online: bool) -> int:
+    print(f"config {config.path}: OK")
+    print(f"  state: {_state_label(config.state)}")
+    print(f"  {len(config.feeds)} feed(s), {len(config.profiles)} profile(s), "
+          f"{len(config.channels)} channel(s) on")
+    tz = config.settings.tz
+    for name, cfg in config.channels.items():
+        print(f"  channel {name}: {build_channel(name, cfg, tz).describe()}"
+              f"{' [digest ' + ', '.join(cfg.digest) + ']' if cfg.mode == 'digest' else ''}")
+    for profile in config.profiles:
+        print(f"  profile {profile.name}: {profile.query}")
+    if config.settings.interval_seconds < 60:
+        print(f"  warning: interval {config.settings.interval} is below 60s")
+    if not online:
+        return 0
+    failures = 0
+    engine = Engine(config, open_store(":memory:"))
+    try:
+        results = await asyncio.gather(*(_try_feed(engine, f.url) for f in config.feeds))
+        for feed, (ok, text) in zip(config.feeds, results, strict=True):
+            failures += not ok
+            print(f"  feed {feed.label}: {text}")
+    finally:
+        await engine.aclose()
+    for name, cfg in config.channels.items():
+        try:
+            text = await asyncio.to_thread(build_channel(name, cfg, tz).check)
+            print(f"  channel {name}: OK, {text}")
+        except DeliveryError as exc:
+            failures += 1
+            print(f"  channel {name}: FAILED, {exc}")
+    return 1 if failures else 0
+
+
+async def _try_feed(engine: Engine, url: str) -> tuple[bool, str]:
+    try:
+        result = await engine.fetcher.fetch(url)
+        parsed = await asyncio.to_thread(parse_feed, result.body, headers=result.headers,
+                                         url=result.final_url)
+    except (FetchError, ParseError) as exc:
+        return False, f"FAILED, {exc}"
+    return True, f"OK, {len(parsed.items)} items ({parsed.title or 'untitled'})"
+
+
+def _state_label(state: str) -> str:
+    return state.split("@")[-1] if "://" in state else state
+
+
+async def poll(config: Config, *, dry_run: bool) -> int:
+    store = open_store(config.state)
+    if dry_run:
+        store = store.snapshot()
+    engine = Engine(config, store)
+    try:
+        outcomes = await engine.poll(config.feeds)
+        if dry_run:
+            alerts = [r.alert for name in config.channels for r in store.pending(name)]
+            for alert in alerts:
+                print(render_console(alert, config.settings.tz))
+            print(f"dry run: {len(alerts)} alert(s) would be sent; no state changed")
+        else:
+            store.retry_now(time.time())
+            await engine.drain(patience=10.0)
+    finally:
+        await engine.aclose()
+        store.close()
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"feed {o.feed}: {o.error}", file=sys.stderr)
+    return 1 if failed and len(failed) == len(outcomes) else 0
+
+
+def test_alert(config: Config, channel: str) -> int:
+    if channel not in config.channels:
+        known = ", ".join(config.channels) or "none"
+        raise ConfigError(f"{config.path}: channels: no channel {channel!r} is on (on: {known})")
+    alert = Alert(id=int(time.time()), channel=channel, kind="test", profiles=("test",),
+                  title="watcher test alert: delivery to this channel works",
+                  link="https://example.org/watcher-test", feed="watcher",
+                  published=datetime.now(UTC),
+                  snippet=Snippet("This is a test alert sent by watcher test-alert.", ((22, 27),)),
+                  terms=("test",))
+    sender = build_channel(channel, config.channels[channel], config.settings.tz)
+    try:
+        sender.send_alert(alert)
+    except DeliveryError as exc:
+        raise WatcherError(f"channel {channel}: test alert not delivered: {exc}") from None
+    print(f"test alert sent to {channel}")
+    return 0
+
+
+def status(config: Config) -> dict[str, Any]:
+    store = open_store(config.state)
+    try:
+        states = {f.url: f for f in store.feeds()}
+        now = time.time()
+        feeds = []
+        for feed in config.feeds:
+            st = states.get(feed.url)
+            feeds.append({
+                "feed": feed.label, "url": feed.url,
+                "last_poll": st.last_poll_at if st else None,
+                "result": (st.last_status if st else "never polled"),
+                "last_error": st.last_error if st else None,
+                "errors_in_a_row": st.consecutive_failures if st else 0,
+                "items": st.items_total if st else 0,
+                "next_poll": (st.next_poll_at if st else now),
+                "gone": bool(st and st.gone),
+            })
+        outbox = store.outbox_counts()
+        errors = store.channel_errors()
+        channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
+                     "sent": outbox.get(name, {}).get("sent", 0), "error": errors.get(name)}
+                    for name in sorted(set(config.channels) | set(outbox))]
+        return {"now": now, "feeds": feeds, "channels": channels}
+    finally:
+        store.close()
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "never"
+    delta = ts - now
+    return f"in {format_duration(delta)}" if delta > 0 else f"{format_duration(delta)} ago"
+
+
+def format_status(data: dict[str, Any]) -> str:
+    now = data["now"]
+    lines = [f"{'FEED':32} {'LAST POLL':10} {'RESULT':14} {'ERR':>3} {'ITEMS':>6} NEXT POLL"]
+    for f in data["feeds"]:
+        result = "GONE (410)" if f["gone"] else (f["result"] or "")
+        lines.append(f"{f['feed'][:32]:32} {_ago(f['last_poll'], now):10} {result[:14]:14} "
+                     f"{f['errors_in_a_row']:>3} {f['items']:>6} {_ago(f['next_poll'], now)}")
+        if f["last_error"]:
+            lines.append(f"    last error: {f['last_error']}")
+    lines.append("")
+    lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} ERROR")
+    for c in data["channels"]:
+        lines.append(f"{c['channel'][:24]:24} {c['pending']:>7} {c['sent']:>6} {c['error'] or ''}")
+    return "\n".join(lines)
+
+
+def hits(config: Config, since: float, profile: str | None) -> list[dict[str, Any]]:
+    store = open_store(config.state)
+    try:
+        return [{"time": datetime.fromtimestamp(r.created_at, UTC).isoformat(),
+                 "channel": r.channel, "profiles": list(r.profiles), "title": r.alert.title,
+                 "link": r.alert.link, "feed": r.alert.feed, "kind": r.kind,
+                 "status": r.status, "error": r.last_error}
+                for r in store.hits(since, profile)]
+    finally:
+        store.close()
+
+
+def format_hits(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no alerts in that period"
+    return "\n".join(f"{r['time'][:19]}  {r['status']:7} {r['channel']:14} "
+                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>" for r in rows)
+
+
+async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
+    names = {p.name for p in config.profiles}
+    if profile not in names:
+        raise ConfigError(f"{config.path}: profiles: no profile {profile!r} "
+                          f"(known: {', '.join(sorted(names))})")
+    if source.startswith(("http://", "https://")):
+        engine = Engine(config, open_store(":memory:"))
+        try:
+            result = await engine.fetcher.fetch(source)
+        finally:
+            await engine.aclose()
+        body, headers, url = result.body, result.headers, result.final_url
+    else:
+        try:
+            body = Path(source).read_bytes()
+        except OSError as exc:
+            raise WatcherError(f"{source}: cannot read: {exc.strerror}") from None
+        headers, url = {}, Path(source).resolve().as_uri()
+    parsed = parse_feed(body, headers=headers, url=url)
+    matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
+    items = []
+    for item in parsed.items:
+        doc = Document(title=item.title, summary=item.summary, content=item.content,
+                       author=item.author, categories=item.categories, feed=item.feed_name)
+        m = matcher.match_profile(profile, doc)
+        items.append({"title": plain_text(item.title), "link": item.link, "matched": m is not None,
+                      "terms": list(m.terms) if m else [],
+                      "hits": [{"field": h.field, "start": h.start, "end": h.end, "term": h.term}
+                               for h in (m.hits if m else ())]})
+    return {"profile": profile, "feed": parsed.title, "items": items,
+            "matched": sum(i["matched"] for i in items)}
+
+
+def format_explain(data: dict[str, Any]) -> str:
+    lines = [f"profile {data['profile']} on {data['feed'] or 'feed'}: "
+             f"{data['matched']} of {len(data['items'])} item(s) match"]
+    for item in data["items"]:
+        mark = "MATCH" if item["matched"] else "  -  "
+        terms = f"  terms: {', '.join(item['terms'])}" if item["terms"] else ""
+        lines.append(f"{mark} {item['title']}{terms}")
+    return "\n".join(lines)
+
+
+def backtest(config: Config, query: str, since: float) -> dict[str, Any]:
+    profiles = {p.name: p.query for p in config.profiles}
+    name = query if query in profiles else "(inline query)"
+    matcher = Matcher({name: profiles.get(query, query)}, dict(config.aliases))
+    store = open_store(config.state)
+    try:
+        rows = store.items_since(since)
+    finally:
+        store.close()
+    hits_: list[dict[str, Any]] = []
+    for row in rows:
+        import json as _json
+
+        doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
+                       author=row["author"], categories=tuple(_json.loads(row["categories"])),
+                       feed=row["feed_name"])
+        m = matcher.match_profile(name, doc)
+        if m is not None:
+            hits_.append({"title": row["title"], "link": row["link"], "feed": row["feed_name"],
+                          "seen": datetime.fromtimestamp(row["seen_at"], UTC).isoformat(),
+                          "terms": list(m.terms)})
+    return {"query": profiles.get(query, query), "profile": name, "items_scanned": len(rows),
+            "would_alert": len(hits_), "hits": hits_}
+
+
+def format_backtest(data: dict[str, Any]) -> str:
+    lines = [f"{data['profile']}: {data['query']}",
+             f"{data['would_alert']} of {data['items_scanned']} stored item(s) would alert"]
+    for h in data["hits"]:
+        lines.append(f"  {h['seen'][:16]}  {h['feed'][:20]:20} {h['title']}  "
+                     f"[{', '.join(h['terms'])}]")
+    return "\n".join(lines)

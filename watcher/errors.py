@@ -1,0 +1,78 @@
+"""The one error tree of watcher.
+
+    WatcherError
+    ├── ConfigError          the config file (or a query in it) is wrong; exit code 2
+    │   └── QueryError       one query does not parse; carries the query and the fault's position
+    ├── FetchError           a feed could not be fetched (network, HTTP status, size or time cap)
+    ├── ParseError           a feed document could not be read at all
+    ├── StoreError           the state store failed
+    └── DeliveryError        a channel did not take an alert
+        ├── TransientDeliveryError   retry later (network, 5xx, 429 with its Retry-After)
+        └── PermanentDeliveryError   stop retrying this channel until the config changes
+
+Third-party exceptions are translated at the module that talks to the library
+(`raise FetchError(...) from exc`), so the rest of the code handles only these.
+"""
+
+from __future__ import annotations
+
+
+class WatcherError(Exception):
+    """Base of every error watcher raises on purpose."""
+
+
+class ConfigError(WatcherError):
+    """The config is invalid. `problems` holds one human line per fault."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class QueryError(ConfigError):
+    """A query does not parse: `position` is the 0-based offset of the fault in `query`."""
+
+    def __init__(self, query: str, position: int, message: str) -> None:
+        self.query = query
+        self.position = max(0, min(position, len(query)))
+        self.message = message
+        super().__init__(self.render())
+
+    def render(self, indent: str = "  ") -> str:
+        """Message, the query, and a caret under the fault, on three lines."""
+        return f"{self.message}\n{indent}{self.query}\n{indent}{' ' * self.position}^"
+
+
+class FetchError(WatcherError):
+    """A feed could not be fetched. `kind` is "hard", "soft" or "transient"."""
+
+    def __init__(self, message: str, *, kind: str = "transient", status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class ParseError(WatcherError):
+    """A feed document could not be read at all (not even partly)."""
+
+
+class StoreError(WatcherError):
+    """The state store failed."""
+
+
+class DeliveryError(WatcherError):
+    """A channel did not take an alert."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later; `retry_after` seconds if the server said so."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help until the config (token, channel, address) is fixed."""

@@ -1,0 +1,103 @@
+"""Value types that travel between the stages of the pipeline.
+
+All are frozen dataclasses: a stage never changes what an earlier one produced.
+Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a feed, as parsed (text fields may still hold HTML)."""
+
+    feed_url: str
+    feed_name: str
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str = ""
+    content: str = ""
+    author: str = ""
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What parse.py makes of one feed document."""
+
+    title: str
+    items: tuple[Item, ...]
+    problem: str | None = None  # set when the document was not well-formed (bozo)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What fetch.py got for one feed URL."""
+
+    url: str                      # the URL asked for
+    final_url: str                # after redirects
+    status: int                   # 200, 304, ...
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case keys
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: bool = False  # every hop was 301/308
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where one query term matched: offsets into the field's plain text."""
+
+    field: str   # "title", "summary", "content", "author", "category", "feed"
+    start: int
+    end: int
+    term: str
+
+
+@dataclass(frozen=True)
+class Match:
+    """One profile that matched one item."""
+
+    profile: str
+    terms: tuple[str, ...]          # distinct matched terms, in query order
+    hits: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A short plain-text extract with the spans (start, end) to show in bold."""
+
+    text: str
+    bold: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message for one channel, as the delivery worker hands it to a renderer.
+
+    kind: "new" (a story), "update" (an edit that newly matches), "also" (another
+    outlet's copy of an alerted story: a thread reply in Slack), "edit" (a changed
+    title, for on_update = "thread"), "test" (watcher test-alert).
+    """
+
+    id: int
+    channel: str
+    kind: str
+    profiles: tuple[str, ...]
+    title: str
+    link: str
+    feed: str
+    published: datetime | None
+    snippet: Snippet
+    terms: tuple[str, ...]
+    story_id: int | None = None

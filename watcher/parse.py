@@ -1,0 +1,193 @@
+"""Feed document (bytes + HTTP headers) → `ParsedFeed` of `Item`s, via feedparser.
+
+Pure: no network, no clock. Hostile input is bounded here:
+
+* documents declaring XML entities in their prolog are refused before parsing
+  (billion laughs, quadratic blow-up, XXE), as are empty documents;
+* a gzip body served without Content-Encoding is unpacked, up to a size cap;
+* NUL and control characters are stripped from every text field, each field is
+  capped, and at most `MAX_ITEMS` entries (the first ones, in document order) are kept;
+* only http(s) item links survive (`javascript:` and friends become None).
+
+Decision on feedparser's options: HTML sanitising and relative-URI resolution
+stay ON. They cost about 40% of parse time (measured on the 75 real corpus feeds,
+5.1 MB: 4.2 s with them, 2.6 s without, i.e. ~20 ms per feed, and only changed
+feeds are parsed), but the summary/content HTML may be rendered (email alerts),
+so it must be sanitised and its links absolute. Item links themselves are
+resolved against the feed URL here either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from watcher.errors import ParseError
+from watcher.models import Item, ParsedFeed
+
+MAX_ITEMS = 1_000
+MAX_TITLE = 1_000
+MAX_TEXT = 100_000
+MAX_SHORT = 1_000          # author, one category
+MAX_CATEGORIES = 50
+MAX_UNGZIPPED = 10 * 1024 * 1024
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_FIRST_ELEMENT = re.compile(rb"<\w")
+_COMMENT_OR_PI = re.compile(rb"<!--.*?-->|<\?.*?\?>", re.DOTALL)
+_EBCDIC_MARKER = b"\x4c\x6f\xa7\x94"   # "<?xm" in EBCDIC
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def body_hash(body: bytes) -> str:
+    """SHA-256 hex of a body: lets the pipeline skip feeds whose servers ignore validators."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def parse_feed(body: bytes, *, headers: Mapping[str, str], url: str,
+               feed_name: str | None = None) -> ParsedFeed:
+    """Parse one feed document; raise ParseError when nothing at all can be read."""
+    if not body or not body.strip():
+        raise ParseError("empty document")
+    if body[:2] == _GZIP_MAGIC:
+        body = _gunzip(body)
+    # Blank lines before "<?xml" make strict XML parsers give up on the whole document.
+    body = body.lstrip(b" \t\r\n")
+    response_headers = {k.lower(): v for k, v in headers.items()}
+    if body[:2] in (b"<\x00", b"\x00<"):
+        # UTF-16 without a byte-order mark: feedparser only sniffs it after "<?".
+        body = body.decode("utf-16-le" if body[0] else "utf-16-be", "replace").encode()
+        response_headers["content-type"] = "application/xml; charset=utf-8"
+    if declares_entities(body):
+        raise ParseError("document declares XML entities (refused)")
+
+    response_headers["content-location"] = url
+    # Content-Encoding was already undone by the fetcher; feedparser must not try again.
+    response_headers.pop("content-encoding", None)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), response_headers=response_headers)
+    except Exception as exc:  # a feedparser bug must only cost this one document
+        raise ParseError(f"feedparser failed: {type(exc).__name__}: {exc}"[:200]) from exc
+
+    problem = _bozo_reason(parsed)
+    feed = parsed.get("feed", {})
+    title = clean_text(feed.get("title"), MAX_TITLE)
+    entries = parsed.get("entries", [])
+    if not entries and not title and not parsed.get("version"):
+        raise ParseError(problem or "not a feed (no entries, no title, unknown format)")
+
+    name = feed_name or title or url
+    items = tuple(_item(entry, url, name) for entry in entries[:MAX_ITEMS])
+    return ParsedFeed(title=title, items=items, problem=problem)
+
+
+def declares_entities(body: bytes) -> bool:
+    """True when `<!ENTITY` occurs in the prolog, i.e. before the root element starts."""
+    head = body
+    if head[:4] == _EBCDIC_MARKER:
+        head = head.decode("cp037", "replace").encode("ascii", "replace")
+    # UTF-16/32 put NULs between ASCII characters: drop them for this check.
+    head = head.replace(b"\x00", b"")
+    pos = head.lower().find(b"<!entity")
+    if pos < 0:
+        return False
+    prefix = _COMMENT_OR_PI.sub(b"", head[:pos])
+    return _FIRST_ELEMENT.search(prefix) is None
+
+
+def clean_text(value: object, limit: int) -> str:
+    """A feed string without NUL/control characters (keeps \\n and \\t), capped at `limit`."""
+    if not isinstance(value, str) or not value:
+        return ""
+    text = value.replace("\r\n", "\n")
+    return _CONTROL.sub("", text)[:limit].strip()
+
+
+def safe_link(value: object, base: str) -> str | None:
+    """An absolute http(s) link, or None for anything else (javascript:, data:, mailto: ...)."""
+    if not isinstance(value, str):
+        return None
+    value = _CONTROL.sub("", value).strip()
+    if not value:
+        return None
+    try:
+        link = urljoin(base, value)
+        scheme = urlsplit(link).scheme.lower()
+    except ValueError:
+        return None
+    return link[:8_192] if scheme in ("http", "https") else None
+
+
+def _item(entry: Mapping[str, Any], url: str, feed_name: str) -> Item:
+    contents = entry.get("content") or []
+    content = "\n".join(c.get("value", "") for c in contents if isinstance(c, Mapping))
+    tags = entry.get("tags") or []
+    categories = tuple(
+        term for term in (clean_text(t.get("term"), MAX_SHORT) for t in tags[:MAX_CATEGORIES]
+                          if isinstance(t, Mapping))
+        if term
+    )
+    guid = clean_text(entry.get("id"), MAX_TITLE) or None
+    return Item(
+        feed_url=url,
+        feed_name=feed_name,
+        guid=guid,
+        link=safe_link(entry.get("link"), url),
+        title=clean_text(entry.get("title"), MAX_TITLE),
+        summary=clean_text(entry.get("summary"), MAX_TEXT),
+        content=clean_text(content, MAX_TEXT),
+        author=clean_text(entry.get("author"), MAX_SHORT),
+        categories=categories,
+        published=_when(entry.get("published_parsed") or entry.get("updated_parsed")),
+    )
+
+
+def _when(parsed: Any) -> datetime | None:
+    """feedparser's UTC struct_time → aware UTC datetime (None if absent or absurd)."""
+    if not parsed:
+        return None
+    try:
+        year, month, day, hour, minute, second = (int(v) for v in parsed[:6])
+        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _bozo_reason(parsed: Mapping[str, Any]) -> str | None:
+    """Why feedparser set bozo, in one short line; None for mere wrong Content-Type."""
+    if not parsed.get("bozo"):
+        return None
+    exc = parsed.get("bozo_exception")
+    if exc is None:
+        return "not well-formed"
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return None  # text/html or no Content-Type for a fine feed: common, harmless
+    get_message = getattr(exc, "getMessage", None)
+    get_line = getattr(exc, "getLineNumber", None)
+    if callable(get_message) and callable(get_line):
+        reason = f"not well-formed XML: {get_message()} at line {get_line()}"
+    else:
+        reason = str(exc) or type(exc).__name__
+    return clean_text(reason.replace("\n", " "), 200)
+
+
+def _gunzip(body: bytes) -> bytes:
+    """A gzip file served as a plain body: unpack it, refusing more than MAX_UNGZIPPED."""
+    decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = decomp.decompress(body, MAX_UNGZIPPED + 1)
+    except zlib.error as exc:
+        raise ParseError(f"body looks gzip-compressed but is corrupt: {exc}") from exc
+    if len(out) > MAX_UNGZIPPED or decomp.unconsumed_tail:
+        raise ParseError(f"gzip body larger than {MAX_UNGZIPPED} bytes when unpacked")
+    if not out.strip():
+        raise ParseError("empty document")
+    return out

@@ -1,0 +1,253 @@
+"""Poll one feed: fetch → parse → match → dedup → one transaction (items, stories, alerts)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, replace
+
+from watcher.config import FeedConfig
+from watcher.dedup import (
+    StorySignature,
+    canonical_url,
+    content_hash,
+    find_story,
+    item_key,
+    story_signature,
+)
+from watcher.errors import FetchError, ParseError
+from watcher.fetch import Fetcher
+from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
+from watcher.parse import body_hash, parse_feed
+from watcher.query import Document, make_snippet, plain_text
+from watcher.routing import Route, Router
+from watcher.schedule import next_poll, next_poll_after_failure
+from watcher.store import FeedState, Store, StoredItem
+
+log = logging.getLogger("watcher.pipeline")
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    feed: str
+    ok: bool
+    status: str          # "new items", "not modified", "unchanged", "error"
+    items: int = 0       # items in the document
+    new_items: int = 0   # items never seen before
+    alerts: int = 0      # alerts queued
+    error: str | None = None
+
+
+class Pipeline:
+    """Runs the stages for one feed at a time; shares one fetcher and one store."""
+
+    def __init__(self, router: Router, store: Store, fetcher: Fetcher,
+                 rng: random.Random | None = None) -> None:
+        self.router = router
+        self.store = store
+        self.fetcher = fetcher
+        self.rng = rng or random.Random()
+        self.settings = router.config.settings
+
+    async def poll(self, feed: FeedConfig, now: float) -> PollOutcome:
+        state = self.store.feed(feed.url) or FeedState(url=feed.url)
+        interval = self.router.config.feed_interval(feed)
+        url = state.current_url or feed.url
+        try:
+            result = await self.fetcher.fetch(url, etag=state.etag,
+                                              last_modified=state.last_modified)
+        except FetchError as exc:
+            return self._failed(feed, state, now, interval, str(exc), exc.kind, exc.retry_after,
+                                gone=exc.status == 410)
+        state = self._after_fetch(feed, state, result)
+        if result.not_modified:
+            return self._succeeded(feed, state, now, interval, "not modified")
+        digest = body_hash(result.body)
+        if digest == state.body_hash:
+            return self._succeeded(feed, state, now, interval, "unchanged")
+        try:
+            parsed = await asyncio.to_thread(parse_feed, result.body, headers=result.headers,
+                                             url=result.final_url, feed_name=feed.name)
+        except ParseError as exc:
+            return self._failed(feed, state, now, interval, f"parse failure: {exc}", "hard", None)
+        if parsed.problem:
+            log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
+                     extra={"feed": feed.label})
+        first_sight = state.first_polled_at is None
+        state = replace(state, body_hash=digest, title=parsed.title or state.title)
+        with self.store.transaction():
+            new_items, alerts = self.record(feed, parsed, now, first_sight)
+            self._save_success(state, now, interval, "ok", new_items)
+        return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
+                           len(parsed.items), new_items, alerts)
+
+    # -- feed state -----------------------------------------------------------------------
+    def _after_fetch(self, feed: FeedConfig, state: FeedState, result: FetchResult) -> FeedState:
+        current = state.current_url
+        if result.permanent_redirect and result.final_url != (state.current_url or feed.url):
+            log.warning("feed %s moved permanently to %s; polling the new URL from now on",
+                        feed.label, result.final_url, extra={"feed": feed.label})
+            current = result.final_url
+        return replace(state, current_url=current,
+                       etag=result.etag or (state.etag if result.not_modified else None),
+                       last_modified=result.last_modified
+                       or (state.last_modified if result.not_modified else None))
+
+    def _succeeded(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                   status: str) -> PollOutcome:
+        with self.store.transaction():
+            self._save_success(state, now, interval, status, 0)
+        return PollOutcome(feed.label, True, status)
+
+    def _save_success(self, state: FeedState, now: float, interval: float, status: str,
+                      new_items: int) -> None:
+        self.store.save_feed(replace(
+            state, first_polled_at=state.first_polled_at or now, last_poll_at=now,
+            last_success_at=now, last_status=status, last_error=None, error_kind=None,
+            consecutive_failures=0, next_poll_at=next_poll(now, interval, self.rng),
+            items_total=state.items_total + new_items,
+            last_new_item_at=now if new_items else state.last_new_item_at))
+
+    def _failed(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                error: str, kind: str, retry_after: float | None,
+                gone: bool = False) -> PollOutcome:
+        failures = state.consecutive_failures + 1
+        log.warning("feed %s: %s (%d in a row)", feed.label, error, failures,
+                    extra={"feed": feed.label})
+        with self.store.transaction():
+            self.store.save_feed(replace(
+                state, last_poll_at=now, last_status="gone" if gone else "error",
+                last_error=error, error_kind=kind, consecutive_failures=failures, gone=gone,
+                next_poll_at=next_poll_after_failure(now, interval, failures, retry_after,
+                                                     self.rng)))
+        return PollOutcome(feed.label, False, "error", error=error)
+
+    # -- items ----------------------------------------------------------------------------
+    def record(self, feed: FeedConfig, parsed: ParsedFeed, now: float,
+               first_sight: bool) -> tuple[int, int]:
+        """Record every item of a document and queue its alerts; call inside a transaction."""
+        new_items = alerts = 0
+        for item in parsed.items:
+            added, queued = self._record_item(feed, item, now, first_sight)
+            new_items += added
+            alerts += queued
+        return new_items, alerts
+
+    def _record_item(self, feed: FeedConfig, item: Item, now: float,
+                     first_sight: bool) -> tuple[int, int]:
+        summary, content = plain_text(item.summary), plain_text(item.content)
+        title = plain_text(item.title)
+        chash = content_hash(title, f"{summary}\n{content}")
+        key = item_key(item.guid, item.link, title, f"{summary}\n{content}")
+        doc = Document(title=item.title, summary=item.summary, content=item.content,
+                       author=item.author, categories=item.categories, feed=item.feed_name)
+        existing = self.store.item(feed.url, key)
+        if existing is not None:
+            if existing.content_hash == chash:
+                return 0, 0
+            return 0, self._edited(feed, item, doc, existing, title, summary, content, chash, now)
+        canon = canonical_url(item.link) if item.link else None
+        published = item.published.timestamp() if item.published else None
+        known = self.store.known_elsewhere(canon, chash)
+        if known is not None or self._too_old(published, now, first_sight):
+            self.store.insert_item(
+                feed_url=feed.url, key=key, canonical_url=canon, content_hash=chash,
+                feed_name=item.feed_name, title=title, link=item.link, summary=summary,
+                content=content, author=item.author, categories=item.categories,
+                published_at=published, seen_at=now,
+                matched=known.matched if known else (), story_id=known.story_id if known else None)
+            return 1, 0
+        matches = self.router.scoped(self.router.matcher.match(doc), feed)
+        item_id = self.store.insert_item(
+            feed_url=feed.url, key=key, canonical_url=canon, content_hash=chash,
+            feed_name=item.feed_name, title=title, link=item.link, summary=summary,
+            content=content, author=item.author, categories=item.categories,
+            published_at=published, seen_at=now, matched=[m.profile for m in matches],
+            story_id=None)
+        if not matches:
+            return 1, 0
+        return 1, self._story_alerts(feed, item, doc, item_id, title, summary, matches, now)
+
+    def _too_old(self, published: float | None, now: float, first_sight: bool) -> bool:
+        """Items older than the backfill on a feed's first poll, or than the retention, are silent."""
+        if first_sight and (published is None or published < now - self.settings.backfill_seconds):
+            return True
+        return published is not None and published < now - self.settings.retention_seconds
+
+    def _story_alerts(self, feed: FeedConfig, item: Item, doc: Document, item_id: int, title: str,
+                      summary: str, matches: list[Match], now: float) -> int:
+        sig = story_signature(title, summary)
+        recent = [(sid, StorySignature.loads(s)) for sid, s in
+                  self.store.recent_stories(now - self.settings.story_window_seconds)]
+        story_id = find_story(sig, recent)
+        queued = 0
+        if story_id is not None:
+            self.store.update_item_story(item_id, story_id, sig.dumps())
+            reached = set(self.store.story_channels(story_id))
+            for channel in sorted(reached):
+                alert = self._alert(channel, "also", matches, item, doc, title, story_id)
+                queued += self._queue(alert, f"also:{item_id}", item_id, False, now)
+            routes = [r for r in self.router.routes(matches) if r.channel not in reached]
+        else:
+            story_id = self.store.insert_story(sig.dumps(), item_id, now)
+            self.store.update_item_story(item_id, story_id, sig.dumps())
+            routes = self.router.routes(matches)
+        for route in routes:
+            alert = self._alert(route.channel, "new", list(route.matches), item, doc, title,
+                                story_id)
+            queued += self._queue(alert, f"story:{story_id}", item_id, route.urgent, now)
+        return queued
+
+    def _edited(self, feed: FeedConfig, item: Item, doc: Document, existing: StoredItem, title: str,
+                summary: str, content: str, chash: str, now: float) -> int:
+        matches = self.router.scoped(self.router.matcher.match(doc), feed)
+        fresh = [m for m in matches if m.profile not in existing.matched]
+        queued = 0
+        story_id = existing.story_id
+        if fresh:
+            if story_id is None:
+                sig = story_signature(title, summary).dumps()
+                story_id = self.store.insert_story(sig, existing.id, now)
+                self.store.update_item_story(existing.id, story_id, sig)
+            for route in self.router.routes(fresh):
+                alert = self._alert(route.channel, "update", list(route.matches), item, doc,
+                                    title, story_id)
+                queued += self._queue(alert, f"update:{existing.id}", existing.id, route.urgent,
+                                      now)
+        elif title != existing.title and story_id is not None:
+            for channel in self.store.story_channels(story_id):
+                cfg = self.router.config.channels.get(channel)
+                if cfg is not None and cfg.on_update == "thread":
+                    alert = self._alert(channel, "edit", matches, item, doc, title, story_id)
+                    queued += self._queue(alert, f"edit:{existing.id}:{chash}", existing.id,
+                                          False, now)
+        matched = list(dict.fromkeys([*existing.matched, *(m.profile for m in matches)]))
+        self.store.update_item(existing.id, content_hash=chash, title=title, summary=summary,
+                               content=content, matched=matched, story_id=story_id)
+        return queued
+
+    def _alert(self, channel: str, kind: str, matches: list[Match], item: Item, doc: Document,
+               title: str, story_id: int | None) -> Alert:
+        terms = tuple(dict.fromkeys(t for m in matches for t in m.terms))
+        snippet = make_snippet(doc, matches[0]) if matches else make_snippet(doc, _EMPTY)
+        return Alert(id=0, channel=channel, kind=kind,
+                     profiles=tuple(m.profile for m in matches), title=title or "(no title)",
+                     link=item.link or "", feed=item.feed_name, published=item.published,
+                     snippet=snippet, terms=terms, story_id=story_id)
+
+    def _queue(self, alert: Alert, dedupe_key: str, item_id: int, urgent: bool,
+               now: float) -> int:
+        added = self.store.add_alert(alert, dedupe_key=dedupe_key, item_id=item_id,
+                                     urgent=urgent, now=now)
+        if added is not None:
+            log.info("alert queued for %s: %s [%s]", alert.channel, alert.title,
+                     ", ".join(alert.profiles),
+                     extra={"channel": alert.channel, "profile": ",".join(alert.profiles)})
+        return 0 if added is None else 1
+
+
+_EMPTY = Match(profile="", terms=())
+
+
+__all__ = ["Pipeline", "PollOutcome", "Route"]

@@ -1,0 +1,106 @@
+"""Compiled queries, and the Matcher that runs every profile over one item.
+
+`compile_query` parses one query; `Matcher` compiles every profile once, reports
+every bad query at once as a ConfigError, and per item evaluates only the
+profiles the literal prefilter lets through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from watcher.errors import ConfigError, QueryError
+from watcher.models import Match
+from watcher.query.document import Document, PreparedDoc
+from watcher.query.evaluate import evaluate, spans_to_hits
+from watcher.query.parser import parse
+from watcher.query.prefilter import Prefilter
+from watcher.query.syntax import Near, Node, Not, Regex, Term
+
+_NO_ALIASES: Mapping[str, Sequence[str]] = {}
+
+
+def _leaves(node: Node) -> list[Term | Regex]:
+    if isinstance(node, Term | Regex):
+        return [node]
+    if isinstance(node, Not):
+        return _leaves(node.child)
+    children = (node.left, node.right) if isinstance(node, Near) else node.children
+    return [leaf for c in children for leaf in _leaves(c)]
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """One parsed query, ready to match documents."""
+
+    query: str
+    root: Node
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Every term as written (alias entries included), in query order."""
+        leaves = sorted(_leaves(self.root), key=lambda leaf: leaf.order)
+        return tuple(dict.fromkeys(leaf.display for leaf in leaves))
+
+    def match(self, doc: Document, profile: str = "") -> Match | None:
+        """A Match naming `profile` when the query matches `doc`, else None."""
+        return _match(self.root, PreparedDoc(doc), profile)
+
+    def matches(self, doc: Document) -> bool:
+        return evaluate(self.root, PreparedDoc(doc))[0]
+
+
+def _match(root: Node, pdoc: PreparedDoc, profile: str) -> Match | None:
+    ok, spans = evaluate(root, pdoc)
+    if not ok:
+        return None
+    terms, hits = spans_to_hits(spans, pdoc)
+    return Match(profile=profile, terms=terms, hits=hits)
+
+
+def compile_query(query: str, aliases: Mapping[str, Sequence[str]] = _NO_ALIASES) -> CompiledQuery:
+    """Parse `query` (with `@name` alias sets from `aliases`); raise QueryError if invalid."""
+    return CompiledQuery(query, parse(query, aliases))
+
+
+class Matcher:
+    """Every profile compiled once; `match` runs them all over one document."""
+
+    def __init__(self, profiles: Mapping[str, str],
+                 aliases: Mapping[str, Sequence[str]] = _NO_ALIASES) -> None:
+        problems: list[str] = []
+        self._compiled: dict[str, CompiledQuery] = {}
+        for name, query in profiles.items():
+            if not isinstance(query, str):
+                problems.append(f'profile "{name}": query must be a string')
+                continue
+            try:
+                self._compiled[name] = compile_query(query, aliases)
+            except QueryError as exc:
+                problems.append(f'profile "{name}": {exc.render()}')
+        if problems:
+            raise ConfigError(problems)
+        self._names = list(self._compiled)
+        self._roots = [cq.root for cq in self._compiled.values()]
+        self._prefilter = Prefilter(self._roots)
+
+    def profiles(self) -> list[str]:
+        return list(self._names)
+
+    def query(self, name: str) -> CompiledQuery:
+        return self._compiled[name]
+
+    def match(self, doc: Document) -> list[Match]:
+        """The profiles that match `doc`, in profile order."""
+        pdoc = PreparedDoc(doc)
+        out: list[Match] = []
+        for i in self._prefilter.candidates(pdoc):
+            found = _match(self._roots[i], pdoc, self._names[i])
+            if found is not None:
+                out.append(found)
+        return out
+
+    def match_profile(self, name: str, doc: Document) -> Match | None:
+        """One profile, evaluated in full (no prefilter): for `watcher explain`."""
+        return _match(self._compiled[name].root, PreparedDoc(doc), name)

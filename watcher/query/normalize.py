@@ -1,0 +1,142 @@
+"""Text normalisation shared by queries and documents.
+
+`plain_text` turns a feed field (maybe HTML) into the plain text that hit offsets
+refer to; `normalize_map` turns plain text into the normalised text that matching
+compares, together with an index map back to the plain text.
+
+Normalisation is per character, so every normalised character comes from exactly
+one plain character: NFKD, drop combining accents, case-fold (Turkish İ, I and ı
+all become i), NFKC; every dash and every kind of space becomes a space; soft
+hyphens and zero-width joiners disappear. Cyrillic stays Cyrillic.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+_TURKISH_I = {"İ": "i", "I": "i", "ı": "i"}
+_EXTRA_DASHES = frozenset("\u2212\u2043\ufe63\uff0d\u00af")
+_REMOVED = frozenset("\u00ad\u200c\u200d\u2060\ufeff\u180e")
+_SPACES = frozenset("\u200b")
+# combining accents (stripped), by block: Latin/Greek/Cyrillic/Hebrew/Arabic and extensions
+_ACCENT_RANGES = (
+    (0x0300, 0x036F), (0x0483, 0x0489), (0x0591, 0x05C7), (0x0610, 0x061A),
+    (0x064B, 0x065F), (0x0670, 0x0670), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF),
+    (0x20D0, 0x20FF), (0xFE20, 0xFE2F),
+)
+_BLOCK_TAGS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 tr td th table blockquote section article "
+    "header footer pre hr dd dt dl figure figcaption img caption".split()
+)
+_SKIP_TAGS = frozenset(("script", "style", "template", "noscript"))
+_TAG_SOUP = re.compile(r"<[^>]*>")
+
+
+def _is_accent(ch: str) -> bool:
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in _ACCENT_RANGES)
+
+
+def _base(ch: str) -> str:
+    """One normalisation step for one character (not yet a fixpoint)."""
+    if ch in _TURKISH_I:
+        return "i"
+    if ch in _REMOVED:
+        return ""
+    if ch.isspace() or ch in _SPACES or ch in _EXTRA_DASHES:
+        return " "
+    try:
+        cat = unicodedata.category(ch)
+        if cat == "Pd":
+            return " "
+        if _is_accent(ch):
+            return ""
+        out = unicodedata.normalize("NFKD", ch)
+        out = "".join(c for c in out if not _is_accent(c)).casefold()
+        out = unicodedata.normalize("NFKC", out)
+    except (ValueError, TypeError):  # lone surrogates and the like: keep as is
+        return ch
+    return "".join(" " if (c.isspace() or unicodedata.category(c) == "Pd") else
+                   _TURKISH_I.get(c, c) for c in out if not _is_accent(c) and c not in _REMOVED)
+
+
+_CACHE: dict[str, str] = {}
+
+
+def _char(ch: str) -> str:
+    """Normalised form of one character, iterated to a fixpoint (so normalize is idempotent)."""
+    got = _CACHE.get(ch)
+    if got is not None:
+        return got
+    out = _base(ch)
+    for _ in range(4):
+        nxt = "".join(_base(c) for c in out)
+        if nxt == out:
+            break
+        out = nxt
+    _CACHE[ch] = out
+    return out
+
+
+_ASCII_TABLE = {i: _char(chr(i)) for i in range(128) if _char(chr(i)) != chr(i)}
+
+
+def normalize_map(text: str) -> tuple[str, list[int] | None]:
+    """Normalised text and, when lengths differ, the plain index of each normalised char.
+
+    `None` as the map means the identity (the common case).
+    """
+    if text.isascii():
+        return text.translate(_ASCII_TABLE), None
+    parts = [_char(c) for c in text]
+    norm = "".join(parts)
+    if len(norm) == len(text) and all(len(p) == 1 for p in parts):
+        return norm, None
+    src: list[int] = []
+    for i, part in enumerate(parts):
+        src.extend([i] * len(part))
+    return norm, src
+
+
+def normalize(text: str) -> str:
+    """What matching compares: idempotent, the same for queries and item text."""
+    return normalize_map(text)[0]
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def plain_text(text: str) -> str:
+    """HTML stripped (script/style dropped), entities decoded, whitespace collapsed."""
+    if "<" in text or "&" in text:
+        extractor = _TextExtractor()
+        try:
+            extractor.feed(text)
+            extractor.close()
+            text = "".join(extractor.parts)
+        except Exception:  # noqa: BLE001 - never fail on hostile markup; fall back to soup
+            text = html.unescape(_TAG_SOUP.sub(" ", text))
+    return " ".join(text.split())

@@ -1,0 +1,129 @@
+"""Words of normalised text: the token model every match is made of.
+
+A token is a run of letters or a run of digits, so `s400` is the two tokens `s`
+and `400` joined with no gap. Between two tokens the gap is one of: joined (no
+gap, a letter/digit change inside one written word), tight (only spaces, which
+is what dashes became, at most 3) or loose (anything else). A word index counts
+written words (joined tokens share one), for NEAR distances.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+
+
+def _mark_class() -> str:
+    """Regex class body of the combining marks (Mn/Mc/Me) of the BMP, which live inside words."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)) in ("Mn", "Mc", "Me"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"\\u{lo:04x}-\\u{hi:04x}" if hi > lo else f"\\u{lo:04x}" for lo, hi in ranges)
+
+
+_MARKS = _mark_class()
+TOKEN_RE = re.compile(rf"\d+|(?:[^\W\d_]|[{_MARKS}])+")
+_MARK_RE = re.compile(rf"[{_MARKS}]")
+MAX_TIGHT_GAP = 3
+
+
+def char_class(ch: str) -> int:
+    """0: not part of a word; 1: letter (or mark); 2: digit."""
+    if ch.isascii():
+        return 2 if ch.isdigit() else 1 if ch.isalpha() else 0
+    if ch.isdecimal():
+        return 2
+    if (ch.isalnum() and ch != "_") or _MARK_RE.match(ch):
+        return 1
+    return 0
+
+
+def starts_word(norm: str, i: int) -> bool:
+    """True when a token may start at norm[i] (previous char is not of the same class)."""
+    return i == 0 or char_class(norm[i - 1]) != char_class(norm[i])
+
+
+def ends_word(norm: str, end: int) -> bool:
+    """True when a token may end just before norm[end]."""
+    return end >= len(norm) or char_class(norm[end]) != char_class(norm[end - 1])
+
+
+class FieldText:
+    """One field value: its plain text, normalised text, and (lazily) its tokens."""
+
+    __slots__ = ("plain", "norm", "src", "_toks", "starts", "ends", "joined", "tight",
+                 "words", "_index")
+
+    def __init__(self, plain: str, norm: str, src: list[int] | None) -> None:
+        self.plain = plain
+        self.norm = norm
+        self.src = src
+        self._toks: list[str] | None = None
+        self._index: dict[str, list[int]] | None = None
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.joined: list[bool] = []
+        self.tight: list[bool] = []
+        self.words: list[int] = []
+
+    @property
+    def tokens(self) -> list[str]:
+        if self._toks is None:
+            self._tokenize()
+        assert self._toks is not None
+        return self._toks
+
+    def _tokenize(self) -> None:
+        norm = self.norm
+        toks: list[str] = []
+        prev_end = -1
+        word = -1
+        for m in TOKEN_RE.finditer(norm):
+            start, end = m.span()
+            joined = start == prev_end
+            gap = start - prev_end
+            tight = joined or (0 < gap <= MAX_TIGHT_GAP and norm[prev_end:start].isspace())
+            word += 0 if joined else 1
+            toks.append(m.group())
+            self.starts.append(start)
+            self.ends.append(end)
+            self.joined.append(joined)
+            self.tight.append(tight)
+            self.words.append(word)
+            prev_end = end
+        self._toks = toks
+
+    @property
+    def index(self) -> dict[str, list[int]]:
+        """Token -> its positions."""
+        if self._index is None:
+            index: dict[str, list[int]] = {}
+            for i, tok in enumerate(self.tokens):
+                index.setdefault(tok, []).append(i)
+            self._index = index
+        return self._index
+
+    def plain_span(self, nstart: int, nend: int) -> tuple[int, int]:
+        """Offsets in the plain text of the normalised span [nstart, nend)."""
+        if self.src is None:
+            return nstart, nend
+        if nend <= nstart:
+            pos = self.src[nstart] if nstart < len(self.src) else len(self.plain)
+            return pos, pos
+        return self.src[nstart], self.src[nend - 1] + 1
+
+    def token_range(self, nstart: int, nend: int) -> tuple[int, int] | None:
+        """Indices of the first and last token overlapping the normalised span, if any."""
+        toks = self.tokens
+        if not toks:
+            return None
+        first = bisect_right(self.ends, nstart)
+        last = bisect_left(self.starts, nend) - 1
+        if first > last:
+            first = last = min(first, len(toks) - 1)
+        return first, last
