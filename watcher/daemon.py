@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -51,9 +52,14 @@ class Daemon:
             if url not in self.in_flight:
                 task = asyncio.create_task(self.engine.poll([feeds[url]]))
                 self.in_flight[url] = task
-                task.add_done_callback(lambda _t, u=url: self.in_flight.pop(u, None))
+                task.add_done_callback(self._forget(url))
         if self.delivering is None or self.delivering.done():
             self.delivering = asyncio.create_task(self._deliver())
+
+    def _forget(self, url: str) -> Callable[[asyncio.Task[object]], None]:
+        def done(_task: asyncio.Task[object]) -> None:
+            self.in_flight.pop(url, None)
+        return done
 
     async def _deliver(self) -> None:
         try:

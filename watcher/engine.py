@@ -1,4 +1,4 @@
-"""A loaded config put to work: store, fetcher, pipeline and outbox, shared by the CLI and daemon."""
+"""A loaded config put to work: store, fetcher, pipeline and outbox (for the CLI and daemon)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Logging to standard error: one human line per event, or one JSON object with --log-format json."""
+"""Logging to standard error: one human line per event, or JSON with --log-format json."""
 
 from __future__ import annotations
 

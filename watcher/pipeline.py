@@ -170,7 +170,7 @@ class Pipeline:
         return 1, self._story_alerts(feed, item, doc, item_id, title, summary, matches, now)
 
     def _too_old(self, published: float | None, now: float, first_sight: bool) -> bool:
-        """Items older than the backfill on a feed's first poll, or than the retention, are silent."""
+        """Items older than the backfill on a first poll, or than the retention, are silent."""
         if first_sight and (published is None or published < now - self.settings.backfill_seconds):
             return True
         return published is not None and published < now - self.settings.retention_seconds

@@ -44,7 +44,7 @@ class Router:
         return [m for m in matches if self.reads(self.profiles[m.profile], feed)]
 
     def channels_of(self, profile: ProfileConfig) -> tuple[str, ...]:
-        """A profile's channels that are switched on (none listed: every channel but health-only)."""
+        """A profile's channels that are on (none listed: every channel but health-only)."""
         on = self.config.channels
         if profile.channels:
             return tuple(c for c in profile.channels if c in on)

@@ -24,7 +24,7 @@ def next_poll_after_failure(now: float, interval: float, failures: int,
     """
     rng = rng or random.Random()
     cap = max(MAX_BACKOFF, interval)
-    wait = min(interval * (2 ** max(0, failures - 1)), cap)
+    wait = min(interval * float(2 ** max(0, failures - 1)), cap)
     wait *= 1 + rng.uniform(0, JITTER)
     if retry_after is not None:
         wait = max(wait, retry_after)

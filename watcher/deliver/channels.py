@@ -12,15 +12,17 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from watcher.config import ChannelConfig, ConsoleChannel, EmailChannel, SlackChannel
-from watcher.deliver import console, email, slack
+from watcher.deliver import console, email, slack  # noqa: F401
 from watcher.models import Alert
 from watcher.timeparse import parse_duration
 
 
 class Channel(Protocol):
     name: str
-    threads: bool        # can reply in a thread under an earlier message
     min_gap: float       # seconds to keep between two messages
+
+    @property
+    def threads(self) -> bool: ...   # can reply in a thread under an earlier message
 
     def send_alert(self, alert: Alert) -> str | None: ...
     def send_reply(self, alert: Alert, thread_ts: str) -> str | None: ...

@@ -37,7 +37,8 @@ def pattern_spans(ft: FieldText, pat: Pattern) -> list[tuple[int, int]]:
     else:
         starts = ft.index.get(first, ())
     size, count = len(pat.tokens), len(toks)
-    joined, tight = ft.joined, ft.tight
+    joined = ft.joined
+    tight = ft.tight if size > 1 else joined
     out: list[tuple[int, int]] = []
     for i in starts:
         if joined[i]:

@@ -63,25 +63,35 @@ def _base(ch: str) -> str:
                    _TURKISH_I.get(c, c) for c in out if not _is_accent(c) and c not in _REMOVED)
 
 
-_CACHE: dict[str, str] = {}
-
-
-def _char(ch: str) -> str:
+def _fixpoint(ch: str) -> str:
     """Normalised form of one character, iterated to a fixpoint (so normalize is idempotent)."""
-    got = _CACHE.get(ch)
-    if got is not None:
-        return got
     out = _base(ch)
     for _ in range(4):
         nxt = "".join(_base(c) for c in out)
         if nxt == out:
             break
         out = nxt
-    _CACHE[ch] = out
     return out
 
 
-_ASCII_TABLE = {i: _char(chr(i)) for i in range(128) if _char(chr(i)) != chr(i)}
+class _Table(dict[int, str]):
+    """str.translate table filled on demand; remembers which chars change length."""
+
+    def __missing__(self, code: int) -> str:
+        out = _fixpoint(chr(code))
+        if len(out) != 1:
+            _NON_UNIT.add(chr(code))
+        self[code] = out
+        return out
+
+
+_NON_UNIT: set[str] = set()
+_TABLE = _Table()
+_ASCII_TABLE = {i: _TABLE[i] for i in range(128) if _TABLE[i] != chr(i)}
+
+
+def _char(ch: str) -> str:
+    return _TABLE[ord(ch)]
 
 
 def normalize_map(text: str) -> tuple[str, list[int] | None]:
@@ -91,13 +101,12 @@ def normalize_map(text: str) -> tuple[str, list[int] | None]:
     """
     if text.isascii():
         return text.translate(_ASCII_TABLE), None
-    parts = [_char(c) for c in text]
-    norm = "".join(parts)
-    if len(norm) == len(text) and all(len(p) == 1 for p in parts):
+    norm = text.translate(_TABLE)
+    if _NON_UNIT.isdisjoint(text):
         return norm, None
     src: list[int] = []
-    for i, part in enumerate(parts):
-        src.extend([i] * len(part))
+    for i, ch in enumerate(text):
+        src.extend([i] * len(_TABLE[ord(ch)]))
     return norm, src
 
 

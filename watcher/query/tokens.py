@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 
 
 def _mark_class() -> str:
@@ -56,8 +57,8 @@ def ends_word(norm: str, end: int) -> bool:
 class FieldText:
     """One field value: its plain text, normalised text, and (lazily) its tokens."""
 
-    __slots__ = ("plain", "norm", "src", "_toks", "starts", "ends", "joined", "tight",
-                 "words", "_index")
+    __slots__ = ("plain", "norm", "src", "_toks", "starts", "ends", "joined", "_tight",
+                 "_words", "_index")
 
     def __init__(self, plain: str, norm: str, src: list[int] | None) -> None:
         self.plain = plain
@@ -65,38 +66,39 @@ class FieldText:
         self.src = src
         self._toks: list[str] | None = None
         self._index: dict[str, list[int]] | None = None
+        self._tight: list[bool] | None = None
+        self._words: list[int] | None = None
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.joined: list[bool] = []
-        self.tight: list[bool] = []
-        self.words: list[int] = []
 
     @property
     def tokens(self) -> list[str]:
         if self._toks is None:
-            self._tokenize()
-        assert self._toks is not None
+            found = list(TOKEN_RE.finditer(self.norm))
+            self.starts = starts = [m.start() for m in found]
+            self.ends = ends = [m.end() for m in found]
+            self.joined = [False, *(s == e for s, e in zip(starts[1:], ends, strict=False))]
+            self._toks = [m.group() for m in found]
         return self._toks
 
-    def _tokenize(self) -> None:
-        norm = self.norm
-        toks: list[str] = []
-        prev_end = -1
-        word = -1
-        for m in TOKEN_RE.finditer(norm):
-            start, end = m.span()
-            joined = start == prev_end
-            gap = start - prev_end
-            tight = joined or (0 < gap <= MAX_TIGHT_GAP and norm[prev_end:start].isspace())
-            word += 0 if joined else 1
-            toks.append(m.group())
-            self.starts.append(start)
-            self.ends.append(end)
-            self.joined.append(joined)
-            self.tight.append(tight)
-            self.words.append(word)
-            prev_end = end
-        self._toks = toks
+    @property
+    def tight(self) -> list[bool]:
+        """Per token: is the gap before it joined or only spaces (at most MAX_TIGHT_GAP)?"""
+        if self._tight is None:
+            norm, toks = self.norm, self.tokens
+            self._tight = [False] + [
+                s == e or (s - e <= MAX_TIGHT_GAP and norm[e:s].isspace())
+                for s, e in zip(self.starts[1:], self.ends, strict=False)] if toks else []
+        return self._tight
+
+    @property
+    def words(self) -> list[int]:
+        """Per token: index of the written word it belongs to (joined tokens share one)."""
+        if self._words is None:
+            self.tokens  # noqa: B018 - fills self.joined
+            self._words = [w - 1 for w in accumulate(0 if j else 1 for j in self.joined)]
+        return self._words
 
     @property
     def index(self) -> dict[str, list[int]]:

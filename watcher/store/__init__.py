@@ -13,7 +13,8 @@ def open_store(dsn: str) -> SQLiteStore:
     if dsn.startswith(("postgresql://", "postgres://")):
         from watcher.errors import ConfigError
 
-        raise ConfigError(f"state: PostgreSQL stores are not supported in this version ({dsn.split('@')[-1]})")
+        where = dsn.split("@")[-1]
+        raise ConfigError(f"state: PostgreSQL is not supported in this version ({where})")
     return SQLiteStore(dsn)
 
 

@@ -220,7 +220,7 @@ class SQLiteStore:
         self._q("UPDATE stories SET item_id = ? WHERE id = ?", (item_id, story_id))
 
     def recent_stories(self, since: float) -> list[tuple[int, str]]:
-        """(story id, signature) of every item in a story seen since then: first copies and joins."""
+        """(story id, signature) of every story item seen since then: first copies and joins."""
         return [(r[0], r[1]) for r in self._q(
             "SELECT story_id, signature FROM items WHERE seen_at >= ? AND story_id IS NOT NULL"
             " AND signature IS NOT NULL ORDER BY id", (since,))]
@@ -235,7 +235,7 @@ class SQLiteStore:
             (alert.channel, dedupe_key, alert.kind, alert.story_id, item_id,
              json.dumps(list(alert.profiles)), int(urgent), alert_payload(alert), now,
              now if not_before is None else not_before))
-        return int(cur.lastrowid) if cur.rowcount else None
+        return int(cur.lastrowid or 0) if cur.rowcount else None
 
     def _outbox(self, where: str, args: Sequence[Any]) -> list[OutboxRow]:
         rows = self._q(f"SELECT * FROM alerts WHERE {where}", args)
@@ -292,8 +292,8 @@ class SQLiteStore:
                                       " kind IN ('new', 'update')", (story_id,))]
 
     def hits(self, since: float, profile: str | None = None) -> list[OutboxRow]:
-        rows = self._outbox("created_at >= ? AND kind IN ('new', 'update') ORDER BY created_at DESC,"
-                            " id DESC", (since,))
+        rows = self._outbox("created_at >= ? AND kind IN ('new', 'update')"
+                            " ORDER BY created_at DESC, id DESC", (since,))
         return [r for r in rows if profile is None or profile in r.profiles]
 
     def outbox_counts(self) -> dict[str, dict[str, int]]:
