@@ -123,6 +123,10 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         self._schedule_jobs()
         self.scheduler.start()
+        for name in self.engine.outbox.missed_digests():
+            log.info("sending the digest for %s missed while watcher was down", name,
+                     extra={"channel": name})
+            await self.digest(name)
         log.info("watcher running: %d feed(s), %d profile(s), %d channel(s), state %s",
                  len(self.config.feeds), len(self.config.profiles), len(self.config.channels),
                  self.config.state.split("@")[-1])

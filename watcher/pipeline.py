@@ -17,6 +17,7 @@ from watcher.dedup import (
     story_signature,
 )
 from watcher.errors import FetchError, ParseError
+from watcher.faults import crash_point
 from watcher.fetch import Fetcher
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.parse import body_hash, parse_feed
@@ -44,6 +45,7 @@ class Pipeline:
 
     def __init__(self, router: Router, store: Store, fetcher: Fetcher,
                  rng: random.Random | None = None) -> None:
+        self.parse = parse_in_thread
         self.router = router
         self.store = store
         self.fetcher = fetcher
@@ -60,6 +62,7 @@ class Pipeline:
         except FetchError as exc:
             return self._failed(feed, state, now, interval, str(exc), exc.kind, exc.retry_after,
                                 gone=exc.status == 410)
+        crash_point("after_fetch")
         state = self._after_fetch(feed, state, result)
         if result.not_modified:
             return self._succeeded(feed, state, now, interval, "not modified")
@@ -67,8 +70,7 @@ class Pipeline:
         if digest == state.body_hash:
             return self._succeeded(feed, state, now, interval, "unchanged")
         try:
-            parsed = await asyncio.to_thread(parse_feed, result.body, headers=result.headers,
-                                             url=result.final_url, feed_name=feed.name)
+            parsed = await self.parse(result.body, result.headers, result.final_url, feed.name)
         except ParseError as exc:
             return self._failed(feed, state, now, interval, f"parse failure: {exc}", "hard", None)
         if parsed.problem:
@@ -78,6 +80,7 @@ class Pipeline:
         state = replace(state, body_hash=digest, title=parsed.title or state.title)
         with self.store.transaction():
             new_items, alerts = self.record(feed, parsed, now, first_sight)
+            crash_point("mid_transaction")
             self._save_success(state, now, interval, "ok", new_items)
         return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
                            len(parsed.items), new_items, alerts)
@@ -248,6 +251,13 @@ class Pipeline:
 
 
 _EMPTY = Match(profile="", terms=())
+
+
+async def parse_in_thread(body: bytes, headers: dict[str, str], url: str,
+                          feed_name: str | None) -> ParsedFeed:
+    """Parse off the event loop's thread (the engine may swap in a process pool)."""
+    return await asyncio.to_thread(parse_feed, body, headers=headers, url=url,
+                                   feed_name=feed_name)
 
 
 __all__ = ["Pipeline", "PollOutcome", "Route"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
 
 MAX_BACKOFF = 6 * 3600.0
 JITTER = 0.1
@@ -39,3 +41,14 @@ def delivery_backoff(attempts: int, retry_after: float | None = None,
     if retry_after is not None:
         wait = max(retry_after, 0.0) + rng.uniform(0.0, 0.25)
     return wait
+
+
+def last_slot(now: datetime, clocks: Sequence[time]) -> datetime:
+    """The latest daily slot (a wall-clock time in now's zone) at or before `now`."""
+    candidates = []
+    for day in (now.date(), now.date() - timedelta(days=1)):
+        for clock in clocks:
+            slot = datetime.combine(day, clock, tzinfo=now.tzinfo)
+            if slot <= now:
+                candidates.append(slot)
+    return max(candidates)

@@ -16,10 +16,11 @@ from datetime import datetime
 from watcher.config import ChannelConfig, Config
 from watcher.deliver.channels import Channel, build_channel
 from watcher.errors import PermanentDeliveryError, TransientDeliveryError
+from watcher.faults import crash_point
 from watcher.models import Alert
-from watcher.schedule import delivery_backoff
+from watcher.schedule import delivery_backoff, last_slot
 from watcher.store import OutboxRow, Store
-from watcher.timeparse import in_window, parse_window
+from watcher.timeparse import in_window, parse_clock, parse_window
 
 log = logging.getLogger("watcher.deliver")
 REPLY_KINDS = ("also", "edit")
@@ -105,6 +106,7 @@ class Outbox:
         if gap > 0:
             await asyncio.sleep(gap)
         ids = [r.id for r in rows]
+        crash_point("during_digest" if sent_as == "digest" else "before_send")
         try:
             remote_id = await asyncio.to_thread(call)
         except TransientDeliveryError as exc:
@@ -117,6 +119,7 @@ class Outbox:
         except PermanentDeliveryError as exc:
             self._block(channel.name, str(exc))
             return 0
+        crash_point("after_send")
         now = self.clock()
         self.last_sent[channel.name] = now
         self.store.mark_sent(ids, now, sent_as=sent_as, remote_id=remote_id)
@@ -144,12 +147,35 @@ class Outbox:
             return 0
         rows = self.store.pending(name)
         if not rows:
+            self._digest_done(name)
             return 0
         channel = self.channels[name]
         title = heading or f"watcher digest: {len(rows)} alert(s)"
         alerts: list[Alert] = [r.alert for r in rows]
-        return await self._send(channel, rows, "digest",
+        sent = await self._send(channel, rows, "digest",
                                 lambda: channel.send_digest(alerts, title))
+        if sent:
+            self._digest_done(name)
+        return sent
+
+    def _digest_done(self, name: str) -> None:
+        with self.store.transaction():
+            self.store.set_meta(f"digest:{name}", repr(self.clock()))
+
+    def missed_digests(self) -> list[str]:
+        """Digest channels whose last scheduled digest passed without being sent (daemon down)."""
+        now = self._local(self.clock())
+        missed = []
+        for name, cfg in self.config.channels.items():
+            if cfg.mode != "digest" or not cfg.digest:
+                continue
+            slot = last_slot(now, [parse_clock(c) for c in cfg.digest]).timestamp()
+            last = self.store.get_meta(f"digest:{name}")
+            if last is not None and float(last) >= slot:
+                continue
+            if any(r.created_at < slot for r in self.store.pending(name)):
+                missed.append(name)
+        return missed
 
     def _cfg(self, name: str) -> ChannelConfig:
         return self.config.channels[name]
