@@ -93,3 +93,74 @@ class Watcher:
 @pytest.fixture
 def watcher(tmp_path: Path) -> Watcher:
     return Watcher(tmp_path)
+
+
+class Daemon:
+    """A `watcher run` subprocess whose standard error is read line by line in a thread."""
+
+    def __init__(self, watcher: Watcher, *args: str, env: dict[str, str] | None = None) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.stdout_path = watcher.tmp / f"daemon-{id(self)}.out"
+        self._stdout = self.stdout_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "watcher", "run", *args, "-c", str(watcher.config)],
+            stdout=self._stdout, stderr=subprocess.PIPE, text=True,
+            env={**watcher.env, **(env or {})}, cwd=watcher.tmp)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for_log(self, text: str, timeout: float = 20.0, count: int = 1) -> str:
+        """The first log line containing `text` once `count` such lines exist."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [line for line in self.lines if text in line]
+                if len(found) >= count:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no log line with {text!r}; log:\n" +
+                                         "\n".join(self.lines[-40:]))
+                self._cond.wait(min(left, 0.5))
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        import signal as _signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(5)
+        self._stdout.close()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        return code
+
+
+@pytest.fixture
+def daemons(watcher: Watcher) -> Iterator[list[Daemon]]:
+    """Start daemons with `daemons.append(Daemon(watcher))`; all are stopped afterwards."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.stop()

@@ -236,7 +236,8 @@ CASES: list[tuple[str, str | Document, bool]] = [
     # --- turkey recipe false friends (with the analyst's query)
     ("Turkey -recipe* -thanksgiving -roast*", "Roast turkey recipes for Thanksgiving", F),
     ("Turkey -recipe* -thanksgiving -roast*", "Turkey buys S-400 from Russia", T),
-    ("(Turkey OR Turkish) NEAR/6 submarin*", "Roast the turkey at 180 degrees for four hours, then watch an old submarine film", F),
+    ("(Turkey OR Turkish) NEAR/6 submarin*",
+     "Roast the turkey at 180 degrees for four hours, then watch an old submarine film", F),
     ("(Turkey OR Turkish) NEAR/6 submarin*", "Turkish submarine program delayed", T),
     ("(Turkey OR Turkish) NEAR/6 submarin*", "Turkey Creek Bridge", F),
 ]

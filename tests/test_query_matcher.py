@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import feedparser
 import pytest
 
+from tests.conftest import REPO, SHARED
+from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.models import Hit, Match
 from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
 
-FEEDS = Path("/work/shared/feeds/real")
+FEEDS = SHARED / "feeds" / "real"
+DEFAULT = load_config(REPO / "config" / "watcher.toml", {})
+# The default config's seed profiles, with its aliases: what users get out of the box.
+SEED_PROFILES = {p.name: p.query for p in DEFAULT.profiles}
 
-SEED_PROFILES = {
-    "S-400": "S-400 OR S-400s OR Triumf OR SA-21 OR С-400",
-    "TF-X engine": '(TF-X OR KAAN) AND (engine OR engines OR powerplant OR powerplants '
-                   'OR "power plant")',
-    "Turkey submarines": '(Turkey OR Turkish OR Türkiye OR Ankara) NEAR/8 '
-                         '(submarin* OR denizaltı* OR Reis-class OR "Type 214") '
-                         '-sandwich* -recipe*',
-}
+
+def seed_matcher() -> Matcher:
+    return Matcher(SEED_PROFILES, dict(DEFAULT.aliases))
+
 
 # /work/shared/seed-article.txt's facts, retold in other words.
 RETOLD = Document(
@@ -40,6 +40,8 @@ RETOLD = Document(
 
 
 def _feed_documents(name: str) -> list[Document]:
+    if not FEEDS.is_dir():
+        pytest.skip(f"{FEEDS} is absent (it is present on CI)")
     parsed = feedparser.parse(io.BytesIO((FEEDS / name).read_bytes()))
     return [Document(title=e.get("title", ""), summary=e.get("summary", ""),
                      content=" ".join(c.get("value", "") for c in e.get("content", [])),
@@ -48,7 +50,7 @@ def _feed_documents(name: str) -> list[Document]:
 
 
 def test_seed_profiles_match_the_retold_article() -> None:
-    matcher = Matcher(SEED_PROFILES)
+    matcher = seed_matcher()
     matches = {m.profile: m for m in matcher.match(RETOLD)}
     assert list(matches) == ["S-400", "TF-X engine", "Turkey submarines"]
     assert set(matches["TF-X engine"].terms) == {"TF-X", "KAAN", "engine", "engines"}
@@ -68,7 +70,7 @@ FALSE_FRIENDS = [
 
 @pytest.mark.parametrize("doc", FALSE_FRIENDS)
 def test_seed_profiles_ignore_false_friends(doc: Document) -> None:
-    assert Matcher(SEED_PROFILES).match(doc) == []
+    assert seed_matcher().match(doc) == []
 
 
 @pytest.mark.parametrize("feed", ["gmanews-rss2-2020-filipino-kaanak.xml",
@@ -79,13 +81,13 @@ def test_seed_profiles_ignore_real_false_friend_feeds(feed: str) -> None:
     assert docs
     joined = " ".join(d.title + d.summary + d.content for d in docs).lower()
     assert "kaanak" in joined or "turkey" in joined or "4000" in joined  # the probe is there
-    matcher = Matcher(SEED_PROFILES)
+    matcher = seed_matcher()
     assert [m for d in docs for m in matcher.match(d)] == []
 
 
 def test_seed_s400_profile_finds_the_real_nytimes_item() -> None:
     docs = _feed_documents("nytimes-us-rss2-2020-12-s400-turkey-sanctions.xml")
-    hits = [d.title for d in docs if Matcher(SEED_PROFILES).match_profile("S-400", d)]
+    hits = [d.title for d in docs if seed_matcher().match_profile("S-400", d)]
     assert any("Sanctions on Turkey" in t for t in hits)
 
 
@@ -145,7 +147,7 @@ def test_fields_report_their_own_names() -> None:
 
 
 def test_snippet_bolds_exactly_the_matched_words_in_original_case() -> None:
-    [m] = Matcher(SEED_PROFILES).match(RETOLD)[1:2]
+    [m] = seed_matcher().match(RETOLD)[1:2]
     snippet = make_snippet(RETOLD, m, width=240)
     bolded = [snippet.text[s:e] for s, e in snippet.bold]
     assert bolded == ["engine", "TF X", "KAAN"]

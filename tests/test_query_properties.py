@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import QueryError
+from watcher.models import Match
 from watcher.query import Document, Matcher, compile_query, normalize, plain_text
+from watcher.query.document import PreparedDoc
+from watcher.query.evaluate import found_to_hits
+from watcher.query.normalize import parsed_text, simple_text
 
 BOUNDED = settings(max_examples=200, deadline=None)
 
@@ -129,3 +134,77 @@ def test_hit_offsets_point_at_the_matched_words(words: list[str]) -> None:
             assert hit.field == "summary"
             assert normalize(plain[hit.start:hit.end]).replace(" ", "") == \
                 normalize(hit.term).replace(" ", "")
+
+
+# --- the fast paths agree with the slow ones they replace
+
+PIECES = ["s", "400", "S-400", "S4000", "tf", "x", "TFX", "TF-X", "turkey", "Turkeys", "kaan",
+          "ab", "a", "2", "aa", "second", "batch", "submarines", "Türkiye", "İ", "_", "x2"]
+SEPS = [" ", "", "-", "  ", "    ", ", ", "'", "—", "_", ".", " - ", "\u00a0"]
+TERMS = ["S-400", "TF-X", "turkey", "tur*", '"second batch"', "a-b", "a-a", '"a a"', "kaan",
+         "400", "s400*", "ab-2*", '"s 400"', "x2", "2", '"tf x*"', "turkiye", "a", "aa*",
+         "/s.?400/", "/ 2/"]
+
+
+@st.composite
+def texts(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.tuples(st.sampled_from(PIECES), st.sampled_from(SEPS)),
+                          max_size=14))
+    return "".join(p + s for p, s in parts)
+
+
+@st.composite
+def near_queries(draw: st.DrawFn) -> str:
+    left, right = draw(st.sampled_from(TERMS)), draw(st.sampled_from(TERMS))
+    shape = draw(st.sampled_from(["{a}", "{a} NEAR/{n} {b}", "({a} OR {b}) NEAR/{n} {b}",
+                                  "{a} {b}", "{a} OR {b}", "{a} -{b}"]))
+    return shape.format(a=left, b=right, n=draw(st.integers(1, 3)))
+
+
+def _token_walk_match(query: str, doc: Document) -> Match | None:
+    """The query evaluated with every field forced onto the token walk (the reference)."""
+    compiled = compile_query(query)
+    pdoc = PreparedDoc(doc)
+    for name in ("title", "summary"):
+        for ft in pdoc.field(name):
+            ft.marked = True  # the path text with combining marks takes
+    found = compiled.run(pdoc)
+    if found is None:
+        return None
+    terms, hits = found_to_hits(found, pdoc)
+    return Match("p", terms, hits)
+
+
+@settings(max_examples=400, deadline=None)
+@given(near_queries(), texts(), texts())
+def test_regex_search_agrees_with_the_token_walk(query: str, title: str, summary: str) -> None:
+    doc = Document(title=title, summary=summary)
+    fast = compile_query(query).match(doc, "p")
+    assert fast == _token_walk_match(query, doc)
+    assert [m.profile for m in Matcher({"p": query}).match(doc)] == (["p"] if fast else [])
+    if fast is not None:
+        assert Matcher({"p": query}).match(doc) == [fast]
+
+
+@settings(max_examples=300, deadline=None)
+@given(HTMLISH)
+def test_simple_html_reading_agrees_with_html_parser(text: str) -> None:
+    simple = simple_text(text)
+    if simple is not None:
+        assert " ".join(simple.split()) == " ".join(parsed_text(text).split())
+
+
+@pytest.mark.parametrize("text", [
+    "<p>a &amp; b</p>", "<a href=\"x\" class=y>link</a> &lt;x", "a<br/>b", "<P>up</P>",
+    "<img src='a.png' alt=\"\"/>x", "<b>S</b>-<i>400</i>", "T&uuml;rkiye<p>x", "&am<b>p;",
+])
+def test_simple_html_reading_takes_common_markup(text: str) -> None:
+    simple = simple_text(text)
+    assert simple is not None
+    assert " ".join(simple.split()) == " ".join(parsed_text(text).split())
+
+
+@pytest.mark.parametrize("text", ["<!-- c -->x", "a < b", "<p title=\"a>b\">x</p>",
+                                  "<script>x</script>", "<!DOCTYPE html>", "<my-tag>x"])
+def test_simple_html_reading_declines_the_rest(text: str) -> None:
+    assert simple_text(text) is None

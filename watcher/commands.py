@@ -14,6 +14,7 @@ from watcher.deliver.channels import build_channel
 from watcher.deliver.console import render_console
 from watcher.engine import Engine
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
+from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
 from watcher.parse import parse_feed
 from watcher.query import Document, Matcher, plain_text
@@ -129,6 +130,10 @@ def status(config: Config) -> dict[str, Any]:
                 "items": st.items_total if st else 0,
                 "next_poll": (st.next_poll_at if st else now),
                 "gone": bool(st and st.gone),
+                "last_success": st.last_success_at if st else None,
+                "items_per_day": items_per_day(st.items_total, st.first_polled_at, now)
+                if st else None,
+                "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
             })
         outbox = store.outbox_counts()
         errors = store.channel_errors()
@@ -149,13 +154,17 @@ def _ago(ts: float | None, now: float) -> str:
 
 def format_status(data: dict[str, Any]) -> str:
     now = data["now"]
-    lines = [f"{'FEED':32} {'LAST POLL':10} {'RESULT':14} {'ERR':>3} {'ITEMS':>6} NEXT POLL"]
+    lines = [f"{'FEED':32} {'LAST POLL':10} {'RESULT':14} {'ERR':>3} {'ITEMS':>6} {'/DAY':>6} "
+             "NEXT POLL"]
     for f in data["feeds"]:
         result = "GONE (410)" if f["gone"] else (f["result"] or "")
         lines.append(f"{f['feed'][:32]:32} {_ago(f['last_poll'], now):10} {result[:14]:14} "
-                     f"{f['errors_in_a_row']:>3} {f['items']:>6} {_ago(f['next_poll'], now)}")
+                     f"{f['errors_in_a_row']:>3} {f['items']:>6} "
+                     f"{'' if f['items_per_day'] is None else f['items_per_day']:>6} "
+                     f"{_ago(f['next_poll'], now)}")
         if f["last_error"]:
-            lines.append(f"    last error: {f['last_error']}")
+            lines.append(f"    last error: {short_error(f['last_error'], f['url'])}; "
+                         f"last success: {_ago(f['last_success'], now)}")
     lines.append("")
     lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} ERROR")
     for c in data["channels"]:

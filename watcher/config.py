@@ -23,6 +23,7 @@ from watcher.errors import ConfigError
 from watcher.timeparse import parse_clock, parse_duration, parse_window
 
 DEFAULT_PATHS = (Path("config/watcher.toml"), Path("/etc/watcher/watcher.toml"))
+AUTO = "auto"   # interval = "auto": adaptive polling between min_interval and max_interval
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -50,8 +51,19 @@ class WatcherSettings(_Model):
     per_host: int = Field(default=2, ge=1, le=50)
     timeout: str = "30s"
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    min_interval: str = "2m"     # bounds of interval = "auto"
+    max_interval: str = "6h"
+    parse_workers: int = Field(default=0, ge=0, le=64)   # 0: one parser process per core
 
-    @field_validator("interval", "backfill", "retention", "story_window", "timeout")
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, value: str) -> str:
+        if value.strip() != AUTO:
+            _duration(value)
+        return value
+
+    @field_validator("backfill", "retention", "story_window", "timeout", "min_interval",
+                     "max_interval")
     @classmethod
     def _check_duration(cls, value: str) -> str:
         _duration(value, minimum=0 if value.strip() in {"0", "0s"} else 1)
@@ -72,7 +84,20 @@ class WatcherSettings(_Model):
 
     @property
     def interval_seconds(self) -> float:
+        """The default interval; with "auto", where adaptive polling starts (10m, in bounds)."""
+        if self.interval.strip() == AUTO:
+            return self.auto_start_seconds
         return parse_duration(self.interval)
+
+    @property
+    def interval_bounds(self) -> tuple[float, float]:
+        lo, hi = parse_duration(self.min_interval), parse_duration(self.max_interval)
+        return (lo, max(lo, hi))
+
+    @property
+    def auto_start_seconds(self) -> float:
+        lo, hi = self.interval_bounds
+        return min(max(600.0, lo), hi)
 
     @property
     def backfill_seconds(self) -> float:
@@ -107,7 +132,7 @@ class FeedConfig(_Model):
     @field_validator("interval")
     @classmethod
     def _check_interval(cls, value: str | None) -> str | None:
-        if value is not None:
+        if value is not None and value.strip() != AUTO:
             _duration(value)
         return value
 
@@ -211,7 +236,13 @@ class Config:
         return str(path if path.is_absolute() else self.path.parent / path)
 
     def feed_interval(self, feed: FeedConfig) -> float:
-        return parse_duration(feed.interval or self.settings.interval)
+        """The feed's fixed interval, or where an adaptive ("auto") one starts."""
+        value = (feed.interval or self.settings.interval).strip()
+        return self.settings.auto_start_seconds if value == AUTO else parse_duration(value)
+
+    def is_adaptive(self, feed: FeedConfig) -> bool:
+        """interval = "auto" on the feed, or globally and the feed sets none."""
+        return (feed.interval or self.settings.interval).strip() == AUTO
 
 
 def find_config(explicit: str | None) -> Path:
@@ -300,10 +331,10 @@ def _substitute(value: Any, env: Mapping[str, str], missing: list[str]) -> Any:
 
 def _loc(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             parts.append(f"[{part}]")
-        elif part in {"slack", "email", "console"} and parts and parts[0] == "channels":
+        elif i == 2 and loc[0] == "channels" and part in {"slack", "email", "console"}:
             continue  # pydantic's union tag, not a key the user wrote
         elif part == "from_":
             parts.append(".from")

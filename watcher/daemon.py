@@ -2,6 +2,9 @@
 
 The schedule of each feed lives in the store (next_poll_at); APScheduler only ticks
 every second to start due polls and deliveries, and runs cron jobs (digests, pruning).
+Around that: SIGHUP reloads (an invalid config is refused, the old one kept), SIGTERM
+and SIGINT drain, the systemd notify protocol (READY, WATCHDOG only while ticks run and
+the store answers, STATUS, STOPPING), and the optional /metrics and /healthz server.
 """
 
 from __future__ import annotations
@@ -19,20 +22,30 @@ from apscheduler.triggers.cron import CronTrigger
 from watcher.config import Config, FeedConfig, load_config
 from watcher.engine import Engine
 from watcher.errors import ConfigError, WatcherError
+from watcher.metrics import Metrics, MetricsServer, parse_address
+from watcher.notify import Notifier
 from watcher.store import Store, open_store
-from watcher.timeparse import parse_clock
+from watcher.timeparse import format_duration, parse_clock
 
 log = logging.getLogger("watcher.daemon")
-STOP_GRACE = 4.0
+STOP_GRACE = 3.0      # seconds in-flight polls and deliveries get on SIGTERM
+TICK_STALE = 10.0     # /healthz fails when the scheduler has not ticked for this long
+GAUGES_EVERY = 5.0    # seconds between refreshes of the gauges read from the store
 
 
 class Daemon:
-    def __init__(self, path: Path, config: Config, store: Store) -> None:
+    def __init__(self, path: Path, config: Config, store: Store, *,
+                 metrics: Metrics | None = None, notifier: Notifier | None = None) -> None:
         self.path = path
         self.config = config
         self.store = store
-        self.engine = Engine(config, store)
+        self.metrics = metrics or Metrics()
+        self.notifier = notifier or Notifier()
+        self.engine = Engine(config, store, metrics=self.metrics)
         self.engine.outbox.clear_errors()
+        self.last_tick = 0.0
+        self._gauges_at = 0.0
+        self.started = False
         self.in_flight: dict[str, asyncio.Task[object]] = {}
         self.delivering: asyncio.Task[object] | None = None
         self.stopping = asyncio.Event()
@@ -47,6 +60,12 @@ class Daemon:
         """Start a poll for every due feed that is not being polled already."""
         if self.stopping.is_set():
             return
+        now = time.time()
+        if now - self._gauges_at >= GAUGES_EVERY:   # gauges that read the store, now and then
+            self._gauges_at = now
+            self.metrics.set_pending(self.store.outbox_counts(), list(self.config.channels))
+        self.last_tick = now
+        self.metrics.last_tick.set(now)
         feeds = self._feeds()
         for url in self.store.due_feeds(list(feeds), time.time()):
             if url not in self.in_flight:
@@ -67,6 +86,59 @@ class Daemon:
         except WatcherError as exc:
             log.error("delivery: %s", exc)
 
+    def healthy(self) -> tuple[bool, str]:
+        """For /healthz (called from the metrics thread: reads attributes only)."""
+        if self.stopping.is_set():
+            return False, "stopping"
+        if not self.started or not self.scheduler.running:
+            return False, "scheduler not running"
+        age = time.time() - self.last_tick
+        if age > TICK_STALE:
+            return False, f"scheduler has not ticked for {age:.0f}s"
+        task = self.delivering
+        if task is not None and task.done() and not task.cancelled() \
+                and task.exception() is not None:
+            return False, f"delivery worker failed: {task.exception()}"
+        return True, "ok"
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS= (and `systemctl status`)."""
+        states = {f.url: f for f in self.store.feeds()}
+        feeds = self.config.feeds
+        failing = sum(1 for f in feeds if f.url in states and states[f.url].consecutive_failures)
+        pending = sum(c.get("pending", 0) for c in self.store.outbox_counts().values())
+        last = max((s.last_poll_at or 0.0 for s in states.values()), default=0.0)
+        ago = f", last poll {format_duration(time.time() - last)} ago" if last else ""
+        return (f"{len(feeds)} feeds, {failing} failing, {pending} alerts pending, "
+                f"{len(self.in_flight)} polls in flight{ago}")
+
+    async def watchdog(self, every: float) -> None:
+        """WATCHDOG=1 every `every` seconds, but only while ticks run and the store answers."""
+        seen = self.last_tick
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=every)
+                return
+            except TimeoutError:
+                pass
+            if self.last_tick <= seen:
+                log.warning("watchdog: no scheduler tick for %.0fs; not telling systemd we live",
+                            time.time() - self.last_tick)
+                continue
+            try:
+                self.store.get_meta("watchdog")
+            except WatcherError as exc:
+                log.warning("watchdog: the state store does not answer: %s", exc)
+                continue
+            seen = self.last_tick
+            self.notifier.watchdog()
+
+    async def report_status(self) -> None:
+        try:
+            self.notifier.status(self.summary())
+        except WatcherError as exc:
+            log.warning("status: %s", exc)
+
     async def digest(self, channel: str) -> None:
         try:
             await self.engine.outbox.send_digest(channel)
@@ -83,15 +155,17 @@ class Daemon:
             job.remove()
         self.scheduler.add_job(self.tick, "interval", seconds=1, id="tick")
         self.scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping")
+        if self.notifier.enabled:
+            self.scheduler.add_job(self.report_status, "interval", seconds=30, id="status")
         tz = self.config.settings.tz
         for name, cfg in self.config.channels.items():
             if cfg.mode != "digest":
                 continue
             for clock in cfg.digest:
                 t = parse_clock(clock)
-                self.scheduler.add_job(self.digest, CronTrigger(hour=t.hour, minute=t.minute,
-                                                                timezone=tz),
-                                       args=[name], id=f"digest:{name}:{clock}")
+                trigger = CronTrigger(hour=t.hour, minute=t.minute, second=t.second, timezone=tz)
+                self.scheduler.add_job(self.digest, trigger, args=[name],
+                                       id=f"digest:{name}:{clock}")
 
     # -- signals ----------------------------------------------------------------------------
     def reload(self) -> None:
@@ -103,7 +177,7 @@ class Daemon:
             return
         old = self.engine
         self.config = config
-        self.engine = Engine(config, self.store)
+        self.engine = Engine(config, self.store, metrics=self.metrics)
         self.engine.outbox.clear_errors()
         self._schedule_jobs()
         asyncio.get_running_loop().create_task(self._close_later(old))
@@ -123,6 +197,12 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         self._schedule_jobs()
         self.scheduler.start()
+        self.started = True
+        self.last_tick = time.time()
+        watchdog = None
+        if self.notifier.watchdog_interval:
+            watchdog = asyncio.create_task(self.watchdog(self.notifier.watchdog_interval))
+        self.notifier.ready(self.summary())
         for name in self.engine.outbox.missed_digests():
             log.info("sending the digest for %s missed while watcher was down", name,
                      extra={"channel": name})
@@ -132,7 +212,10 @@ class Daemon:
                  self.config.state.split("@")[-1])
         await self.stopping.wait()
         log.info("stopping: finishing in-flight polls and deliveries")
+        self.notifier.stopping("stopping: finishing in-flight polls and deliveries")
         self.scheduler.shutdown(wait=False)
+        if watchdog is not None:
+            await watchdog
         pending = [*self.in_flight.values()]
         if self.delivering is not None:
             pending.append(self.delivering)
@@ -144,6 +227,7 @@ class Daemon:
                 await asyncio.wait(late, timeout=1.0)
         await self.engine.aclose()
         self.store.close()
+        self.notifier.close()
         log.info("stopped")
         return 0
 
@@ -152,11 +236,27 @@ def run_daemon(path: Path, *, metrics: str | None = None) -> int:
     config = load_config(path)
     for warning in config.warnings:
         log.warning("%s", warning)
+    address = None
     if metrics:
-        log.warning("--metrics is not available in this version; ignored")
+        try:
+            address = parse_address(metrics)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     store = open_store(config.state)
 
     async def main() -> int:
-        return await Daemon(path, config, store).run()
+        daemon = Daemon(path, config, store)
+        server = None
+        if address is not None:
+            try:
+                server = MetricsServer(daemon.metrics, daemon.healthy, *address).start()
+            except OSError as exc:
+                store.close()
+                raise WatcherError(f"--metrics {metrics}: cannot listen: {exc.strerror}") from None
+        try:
+            return await daemon.run()
+        finally:
+            if server is not None:
+                server.stop()
 
     return asyncio.run(main())

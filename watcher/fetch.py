@@ -22,6 +22,7 @@ import socket
 import ssl
 import time
 import zlib
+from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
@@ -56,7 +57,10 @@ class Fetcher:
                  connect_timeout: float = 10.0, read_timeout: float = 20.0,
                  total_timeout: float = 60.0, max_bytes: int = 10 * 1024 * 1024,
                  max_redirects: int = 5,
-                 user_agent: str = "watcher/0.1 (+https://github.com/watcher)") -> None:
+                 user_agent: str = "watcher/0.1 (+https://github.com/watcher)",
+                 observe: Callable[[int, float], None] | None = None) -> None:
+        """`observe(status, seconds)` is called once per fetch that got an HTTP answer."""
+        self.observe = observe
         self.per_host = per_host
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -88,6 +92,19 @@ class Fetcher:
     async def fetch(self, url: str, *, etag: str | None = None,
                     last_modified: str | None = None) -> FetchResult:
         """GET `url` (conditionally); raise FetchError unless the answer is 2xx or 304."""
+        started = asyncio.get_running_loop().time()
+        try:
+            result = await self._fetch(url, etag, last_modified)
+        except FetchError as exc:
+            if self.observe is not None and exc.status is not None:
+                self.observe(exc.status, asyncio.get_running_loop().time() - started)
+            raise
+        if self.observe is not None:
+            self.observe(result.status, result.elapsed)
+        return result
+
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None
+                     ) -> FetchResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         budget = self.total_timeout

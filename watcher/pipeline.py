@@ -23,7 +23,15 @@ from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.parse import body_hash, parse_feed
 from watcher.query import Document, make_snippet, plain_text
 from watcher.routing import Route, Router
-from watcher.schedule import next_poll, next_poll_after_failure
+from watcher.schedule import (
+    adaptive_interval,
+    arrivals_key,
+    dumps_arrivals,
+    loads_arrivals,
+    next_poll,
+    next_poll_after_failure,
+    remember_arrival,
+)
 from watcher.store import FeedState, Store, StoredItem
 
 log = logging.getLogger("watcher.pipeline")
@@ -54,7 +62,13 @@ class Pipeline:
 
     async def poll(self, feed: FeedConfig, now: float) -> PollOutcome:
         state = self.store.feed(feed.url) or FeedState(url=feed.url)
+        if state.gone:   # a 410 disabled it: it stays off (and says so in status)
+            return PollOutcome(feed.label, False, "gone", error="HTTP 410 Gone: polling stopped")
         interval = self.router.config.feed_interval(feed)
+        if self.router.config.is_adaptive(feed):   # interval = "auto": from recent arrivals
+            lo, hi = self.settings.interval_bounds
+            arrivals = loads_arrivals(self.store.get_meta(arrivals_key(feed.url)))
+            interval = adaptive_interval(arrivals, now, lo, hi, interval)
         url = state.current_url or feed.url
         try:
             result = await self.fetcher.fetch(url, etag=state.etag,
@@ -81,7 +95,7 @@ class Pipeline:
         with self.store.transaction():
             new_items, alerts = self.record(feed, parsed, now, first_sight)
             crash_point("mid_transaction")
-            self._save_success(state, now, interval, "ok", new_items)
+            self._save_success(feed, state, now, interval, "ok", new_items)
         return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
                            len(parsed.items), new_items, alerts)
 
@@ -100,11 +114,18 @@ class Pipeline:
     def _succeeded(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
                    status: str) -> PollOutcome:
         with self.store.transaction():
-            self._save_success(state, now, interval, status, 0)
+            self._save_success(feed, state, now, interval, status, 0)
         return PollOutcome(feed.label, True, status)
 
-    def _save_success(self, state: FeedState, now: float, interval: float, status: str,
-                      new_items: int) -> None:
+    def _save_success(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                      status: str, new_items: int) -> None:
+        if new_items:   # remember when new items came, for adaptive intervals and health
+            key = arrivals_key(feed.url)
+            arrivals = remember_arrival(loads_arrivals(self.store.get_meta(key)), now)
+            self.store.set_meta(key, dumps_arrivals(arrivals))
+            if self.router.config.is_adaptive(feed):
+                lo, hi = self.settings.interval_bounds
+                interval = adaptive_interval(arrivals, now, lo, hi, interval)
         self.store.save_feed(replace(
             state, first_polled_at=state.first_polled_at or now, last_poll_at=now,
             last_success_at=now, last_status=status, last_error=None, error_kind=None,
@@ -118,6 +139,9 @@ class Pipeline:
         failures = state.consecutive_failures + 1
         log.warning("feed %s: %s (%d in a row)", feed.label, error, failures,
                     extra={"feed": feed.label})
+        if gone:
+            log.error("feed %s is gone (HTTP 410): polling stopped; remove it from the config "
+                      "or give it a new URL", feed.label, extra={"feed": feed.label})
         with self.store.transaction():
             self.store.save_feed(replace(
                 state, last_poll_at=now, last_status="gone" if gone else "error",

@@ -1,13 +1,23 @@
-"""When to poll a feed next: interval with jitter, back-off on failure, Retry-After (pure)."""
+"""When to poll a feed next: interval with jitter, back-off, Retry-After, adaptive intervals (pure).
+
+Adaptive intervals (interval = "auto"): a feed is polled about twice per typical gap
+between its new items, within [min_interval, max_interval]; the typical gap is the
+median of the recent gaps, or the time since the last new item once that is longer
+(a feed that went quiet slows down by itself, and speeds up again when it publishes).
+"""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
+from statistics import median
 
 MAX_BACKOFF = 6 * 3600.0
 JITTER = 0.1
+ARRIVALS_KEPT = 20      # recent new-item times kept per feed for adaptive intervals
+POLLS_PER_GAP = 2.0     # polls per typical gap between new items
 
 
 def next_poll(now: float, interval: float, rng: random.Random | None = None) -> float:
@@ -31,6 +41,47 @@ def next_poll_after_failure(now: float, interval: float, failures: int,
     if retry_after is not None:
         wait = max(wait, retry_after)
     return now + wait
+
+
+def adaptive_interval(arrivals: Sequence[float], now: float, lo: float, hi: float,
+                      start: float) -> float:
+    """The interval for an "auto" feed from the times its recent new items were seen.
+
+    No history: `start`. Otherwise the typical gap (median of the gaps between arrivals,
+    or the time since the last one when that is longer) divided by POLLS_PER_GAP,
+    clamped to [lo, hi].
+    """
+    times = sorted(t for t in arrivals if t <= now)[-ARRIVALS_KEPT:]
+    if not times:
+        return min(max(start, lo), hi)
+    quiet_for = now - times[-1]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+    typical = max(median(gaps), quiet_for) if gaps else quiet_for
+    return min(max(typical / POLLS_PER_GAP, lo), hi)
+
+
+def remember_arrival(arrivals: Sequence[float], now: float) -> list[float]:
+    """The arrival list with `now` added, keeping the most recent ARRIVALS_KEPT."""
+    return sorted([*arrivals, now])[-ARRIVALS_KEPT:]
+
+
+def arrivals_key(url: str) -> str:
+    """The store's meta key holding a feed's recent new-item times."""
+    return f"arrivals:{url}"
+
+
+def loads_arrivals(text: str | None) -> list[float]:
+    """Arrival times from their stored form (a JSON list); [] when absent or damaged."""
+    if not text:
+        return []
+    try:
+        return [float(t) for t in json.loads(text)][-ARRIVALS_KEPT:]
+    except (ValueError, TypeError):
+        return []
+
+
+def dumps_arrivals(arrivals: Sequence[float]) -> str:
+    return json.dumps([round(t, 3) for t in arrivals])
 
 
 def delivery_backoff(attempts: int, retry_after: float | None = None,

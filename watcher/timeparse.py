@@ -7,7 +7,7 @@ from datetime import time
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+_CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$")
 
 
 def parse_duration(text: str) -> float:
@@ -19,11 +19,11 @@ def parse_duration(text: str) -> float:
 
 
 def parse_clock(text: str) -> time:
-    """A wall-clock time "HH:MM"."""
+    """A wall-clock time "HH:MM" (or "HH:MM:SS")."""
     m = _CLOCK.match(str(text))
     if not m:
         raise ValueError(f'not a time of day: {text!r} (use "HH:MM", e.g. "08:00")')
-    return time(int(m.group(1)), int(m.group(2)))
+    return time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
 
 
 def parse_window(text: str) -> tuple[time, time]:

@@ -1,6 +1,6 @@
 """Sweep the story-similarity threshold over tests/data/stories.json.
 
-Run from the repository root:  /work/venv/bin/python -m tests.bench.dedup_threshold
+Run from the repository root:  .venv/bin/python -m tests.bench.dedup_threshold
 
 Prints, per threshold, the pairwise precision and recall of the online clustering (the same
 procedure as tests/test_clustering.py), then the score gap: the lowest similarity between two

@@ -20,28 +20,53 @@ class Document:
     feed: str = ""  # feed name
 
 
+_SHARED: dict[str, FieldText] = {}
+_SHARED_MAX = 4096
+
+
 def field_text(raw: str) -> FieldText:
     plain = plain_text(raw)
     norm, src = normalize_map(plain)
     return FieldText(plain, norm, src)
 
 
+def shared_field_text(raw: str) -> FieldText:
+    """field_text for values that repeat across items (feed, author, category): memoised."""
+    got = _SHARED.get(raw)
+    if got is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        got = _SHARED[raw] = field_text(raw)
+    return got
+
+
 class PreparedDoc:
     """A Document's fields as FieldTexts, each built on first use and then shared."""
 
-    __slots__ = ("doc", "_fields")
+    __slots__ = ("doc", "_fields", "found", "present", "positions", "memo")
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self._fields: dict[str, list[FieldText]] = {}
+        # set by the prefilter: per field, (whole tokens, token starts) of its keys present,
+        # so a term whose keys are absent from a field skips that field's text
+        self.found: dict[str, tuple[set[str], set[str]]] | None = None
+        self.present: tuple[set[str], set[str]] | None = None  # the same, all fields
+        # also from the prefilter: per (field, value index), key -> normalised spans where the
+        # key stands as a whole written word
+        self.positions: dict[tuple[str, int], dict[str, list[tuple[int, int]]]] = {}
+        # per distinct term (its shared Probe): where it matched, so profiles sharing it
+        # evaluate it once per document
+        self.memo: dict[object, list[tuple[str, int, int, int]]] = {}
 
     def field(self, name: str) -> list[FieldText]:
         got = self._fields.get(name)
         if got is None:
             if name == "category":
-                got = [field_text(c) for c in self.doc.categories if c]
+                got = [shared_field_text(c) for c in self.doc.categories if c]
             else:
                 raw = getattr(self.doc, name)
-                got = [field_text(raw)] if raw else []
+                make = field_text if name in ("title", "summary", "content") else shared_field_text
+                got = [make(raw)] if raw else []
             self._fields[name] = got
         return got

@@ -1,28 +1,31 @@
 """Evaluate a query tree on one prepared document: did it match, and where.
 
-Every positive leaf that matched yields `Span`s (field, which value of it, word
-range for NEAR, normalised char range for offsets). NOT contributes no spans.
+Every positive leaf that matched yields positions (field, which value of it,
+normalised char range); NEAR counts written words between them. NOT contributes
+no positions. A term is found by its Probe's regex (probe.py), from the
+prefilter's word positions, or, in text with combining marks, by the token walk.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
 
 from watcher.models import Hit
 from watcher.query.document import PreparedDoc
-from watcher.query.syntax import FIELDS, And, Near, Node, Not, Or, Pattern, Regex, Term
-from watcher.query.tokens import FieldText
-
-
-class Span(NamedTuple):
-    field: str
-    inst: int          # which value of the field (categories have several)
-    w0: int            # first and last word index
-    w1: int
-    n0: int            # normalised char range
-    n1: int
-    order: tuple[int, ...]
-    display: str
+from watcher.query.syntax import (
+    FIELDS,
+    And,
+    Near,
+    Node,
+    Not,
+    Or,
+    Pattern,
+    Regex,
+    Term,
+    keys_present,
+)
+from watcher.query.probe import Probe, regex_spans, words_between
+from watcher.query.tokens import FieldText, char_class
 
 
 def pattern_spans(ft: FieldText, pat: Pattern) -> list[tuple[int, int]]:
@@ -32,8 +35,7 @@ def pattern_spans(ft: FieldText, pat: Pattern) -> list[tuple[int, int]]:
         return []
     first = pat.tokens[0]
     if pat.prefix[0]:
-        starts: list[int] | tuple[()] = sorted(
-            i for tok, where in ft.index.items() if tok.startswith(first) for i in where)
+        starts: list[int] | tuple[()] = ft.starting_with(first)
     else:
         starts = ft.index.get(first, ())
     size, count = len(pat.tokens), len(toks)
@@ -57,94 +59,248 @@ def pattern_spans(ft: FieldText, pat: Pattern) -> list[tuple[int, int]]:
     return out
 
 
-def _term(node: Term, pdoc: PreparedDoc) -> list[Span]:
-    spans: list[Span] = []
-    for name in node.fields:
+Pos = tuple[str, int, int, int]  # field, which value of it, normalised char range
+Leaf = Term | Regex
+Found = list[tuple[Leaf, list[Pos]]]  # each positive leaf that matched, and where
+
+
+def _walk(probe: Probe, ft: FieldText) -> list[tuple[int, int]]:
+    """Normalised spans of a term in a field, by the token walk (text with combining marks)."""
+    index = ft.index
+    seen: set[tuple[int, int]] = set()
+    out: list[tuple[int, int]] = []
+    for pat in probe.patterns:
+        if not pat.prefix[0] and pat.tokens[0] not in index:
+            continue
+        for i, j in pattern_spans(ft, pat):
+            if (i, j) not in seen:
+                seen.add((i, j))
+                out.append((ft.starts[i], ft.ends[j]))
+    return out
+
+
+def term_positions(probe: Probe, pdoc: PreparedDoc) -> list[Pos]:
+    """Where a term matches in the document (memoised per document: terms are shared)."""
+    got = pdoc.memo.get(probe)
+    if got is None:
+        got = pdoc.memo[probe] = _find(probe, pdoc)
+    return got
+
+
+def _find(probe: Probe, pdoc: PreparedDoc) -> list[Pos]:
+    out: list[Pos] = []
+    keys = probe.keys
+    found = pdoc.found if keys is not None else None
+    maybe = probe.maybe
+    singles = probe.singles if found is not None else None
+    for name in probe.fields:
+        if found is not None:
+            here = found.get(name)
+            if here is None:
+                continue
+            if singles is not None and _from_scan(singles, pdoc, name, out):
+                continue
+            if not maybe(here[0], here[1]):
+                continue  # the prefilter saw none of the term's keys in this field
         for inst, ft in enumerate(pdoc.field(name)):
-            seen: set[tuple[int, int]] = set()
-            for pat in node.patterns:
-                for i, j in pattern_spans(ft, pat):
-                    if (i, j) not in seen:
-                        seen.add((i, j))
-                        spans.append(Span(name, inst, ft.words[i], ft.words[j], ft.starts[i],
-                                          ft.ends[j], node.order, node.display))
-    return spans
+            spans = _walk(probe, ft) if ft.marked else regex_spans(probe.regex, ft.norm)
+            out.extend((name, inst, a, b) for a, b in spans)
+    return out
 
 
-def _regex(node: Regex, pdoc: PreparedDoc) -> list[Span]:
-    spans: list[Span] = []
+def _from_scan(singles: tuple[str, ...], pdoc: PreparedDoc, name: str, out: list[Pos]) -> bool:
+    """Spans of a term made only of whole single words, from where the prefilter's scan saw
+    them (every such word is a prefilter key); False if the scan did not record the field."""
+    positions = pdoc.positions
+    for inst in range(len(pdoc.field(name))):
+        words = positions.get((name, inst))
+        if words is None:
+            return False
+        if len(singles) == 1:
+            out.extend((name, inst, a, b) for a, b in words.get(singles[0], ()))
+        else:
+            spans: set[tuple[int, int]] = set()
+            for tok in singles:
+                spans.update(words.get(tok, ()))
+            out.extend((name, inst, a, b) for a, b in sorted(spans))
+    return True
+
+
+def _regex(node: Regex, pdoc: PreparedDoc) -> list[Pos]:
+    out: list[Pos] = []
     for name in node.fields:
         for inst, ft in enumerate(pdoc.field(name)):
             for m in node.regex.finditer(ft.norm):
-                if m.end() == m.start():
-                    continue
-                rng = ft.token_range(m.start(), m.end())
-                w0, w1 = (ft.words[rng[0]], ft.words[rng[1]]) if rng else (0, 0)
-                spans.append(Span(name, inst, w0, w1, m.start(), m.end(), node.order,
-                                  node.display))
-    return spans
+                if m.end() != m.start():
+                    out.append((name, inst, m.start(), m.end()))
+    return out
 
 
-def _near(left: list[Span], right: list[Span], distance: int) -> list[Span]:
-    keep: dict[Span, None] = {}
-    for a in left:
-        for b in right:
-            if (a.field, a.inst) != (b.field, b.inst) or (a.n0, a.n1) == (b.n0, b.n1):
-                continue
-            gap = max(a.w0, b.w0) - min(a.w1, b.w1)
-            if gap <= distance:
-                keep[a] = None
-                keep[b] = None
-    return list(keep)
+def _words(ft: FieldText, pos: Pos) -> tuple[int, int]:
+    """First and last word index of a span, by the token walk."""
+    rng = ft.token_range(pos[2], pos[3])
+    return (ft.words[rng[0]], ft.words[rng[1]]) if rng else (0, 0)
 
 
-def evaluate(node: Node, pdoc: PreparedDoc) -> tuple[bool, list[Span]]:
-    """Whether `node` matches the document, and the spans of the positive terms that did."""
+def _aligned(norm: str, pos: Pos) -> bool:
+    """Does the span start and end on word characters (always true of a term's spans)?"""
+    return pos[3] > pos[2] and char_class(norm[pos[2]]) != 0 and char_class(norm[pos[3] - 1]) != 0
+
+
+def _close(a: Pos, b: Pos, distance: int, pdoc: PreparedDoc) -> bool:
+    """Are two spans of one field value at most `distance` written words apart?"""
+    ft = pdoc.field(a[0])[a[1]]
+    norm = ft.norm
+    if not ft.marked and _aligned(norm, a) and _aligned(norm, b):
+        # word gap = words starting in (q, p]: count them in the text between, no tokenizing
+        p, q = max(a[2], b[2]), min(a[3], b[3]) - 1
+        return p <= q or words_between(norm, q, p) <= distance
+    (a0, a1), (b0, b1) = _words(ft, a), _words(ft, b)
+    return max(a0, b0) - min(a1, b1) <= distance
+
+
+def _near(left: Found, right: Found, distance: int, pdoc: PreparedDoc) -> Found:
+    keep: dict[tuple[int, Pos], None] = {}
+    leaves: dict[int, Leaf] = {}
+    for la, pa in left:
+        for lb, pb in right:
+            for a in pa:
+                for b in pb:
+                    if a[0] != b[0] or a[1] != b[1] or (a[2] == b[2] and a[3] == b[3]):
+                        continue
+                    if _close(a, b, distance, pdoc):
+                        keep[(id(la), a)] = None
+                        keep[(id(lb), b)] = None
+                        leaves[id(la)] = la
+                        leaves[id(lb)] = lb
+    grouped: dict[int, list[Pos]] = {}
+    for key, pos in keep:
+        grouped.setdefault(key, []).append(pos)
+    return [(leaves[key], got) for key, got in grouped.items()]
+
+
+Run = Callable[[PreparedDoc], "Found | None"]
+
+
+def compile_node(node: Node) -> Run:
+    """A function evaluating `node` on a document: None when it does not match, else where
+    its positive leaves matched (a NOT contributes nothing, so a match may have no positions).
+    Built once per query, so evaluating costs no dispatch on node types."""
     if isinstance(node, Term):
-        spans = _term(node, pdoc)
-        return bool(spans), spans
+        return _term_run(node)
     if isinstance(node, Regex):
-        spans = _regex(node, pdoc)
-        return bool(spans), spans
+        return _regex_run(node)
     if isinstance(node, Not):
-        return not evaluate(node.child, pdoc)[0], []
+        return _not_run(compile_node(node.child))
     if isinstance(node, And):
-        spans = []
-        for child in node.children:
-            ok, got = evaluate(child, pdoc)
-            if not ok:
-                return False, []
-            spans.extend(got)
-        return True, spans
+        return _and_run([compile_node(c) for c in node.children])
     if isinstance(node, Or):
-        spans, hit = [], False
-        for child in node.children:
-            ok, got = evaluate(child, pdoc)
-            hit = hit or ok
-            spans.extend(got)
-        return hit, spans
+        return _or_run([compile_node(c) for c in node.children])
     if isinstance(node, Near):
-        left = evaluate(node.left, pdoc)[1]
-        right = evaluate(node.right, pdoc)[1] if left else []
-        spans = _near(left, right, node.distance) if right else []
-        return bool(spans), spans
+        return _near_run(compile_node(node.left), compile_node(node.right), node.distance)
     raise TypeError(f"not a query node: {node!r}")
 
 
-def spans_to_hits(spans: list[Span], pdoc: PreparedDoc) -> tuple[tuple[str, ...], tuple[Hit, ...]]:
-    """Distinct matched terms in query order, and hits with plain-text offsets."""
+def evaluate(node: Node, pdoc: PreparedDoc) -> Found | None:
+    """compile_node(node)(pdoc), for one-off use."""
+    return compile_node(node)(pdoc)
+
+
+def _term_run(node: Term) -> Run:
+    probe = node.probe
+    maybe = probe.maybe if probe.keys is not None else None
+
+    def run(pdoc: PreparedDoc) -> Found | None:
+        memo = pdoc.memo
+        got = memo.get(probe)
+        if got is None:
+            present = pdoc.present
+            if maybe is not None and present is not None and not maybe(present[0], present[1]):
+                got = []  # the prefilter saw none of the term's keys anywhere
+            else:
+                got = _find(probe, pdoc)
+            memo[probe] = got
+        return [(node, got)] if got else None
+    return run
+
+
+def _regex_run(node: Regex) -> Run:
+    def run(pdoc: PreparedDoc) -> Found | None:
+        spans = _regex(node, pdoc)
+        return [(node, spans)] if spans else None
+    return run
+
+
+def _not_run(child: Run) -> Run:
+    def run(pdoc: PreparedDoc) -> Found | None:
+        return [] if child(pdoc) is None else None
+    return run
+
+
+def _and_run(kids: list[Run]) -> Run:
+    def run(pdoc: PreparedDoc) -> Found | None:
+        out: Found = []
+        for kid in kids:
+            got = kid(pdoc)
+            if got is None:
+                return None
+            out += got
+        return out
+    return run
+
+
+def _or_run(kids: list[Run]) -> Run:
+    def run(pdoc: PreparedDoc) -> Found | None:
+        out: Found | None = None
+        for kid in kids:  # every child: the alert shows every term that matched
+            got = kid(pdoc)
+            if got is not None:
+                if out is None:
+                    out = got
+                else:
+                    out += got
+        return out
+    return run
+
+
+def _near_run(left: Run, right: Run, distance: int) -> Run:
+    def run(pdoc: PreparedDoc) -> Found | None:
+        lgot = left(pdoc)
+        rgot = right(pdoc) if lgot else None
+        return (_near(lgot, rgot, distance, pdoc) or None) if lgot and rgot else None
+    return run
+
+
+_RANK = {name: i for i, name in enumerate(FIELDS)}
+
+
+def found_to_hits(found: Found, pdoc: PreparedDoc) -> tuple[tuple[str, ...], tuple[Hit, ...]]:
+    """Distinct matched terms in query order, and hits with plain-text offsets in field order.
+
+    Of several categories, only the first one a term matched in is reported."""
     first_cat: dict[str, int] = {}
-    for s in spans:
-        if s.field == "category":
-            first_cat[s.display] = min(first_cat.get(s.display, s.inst), s.inst)
-    hits: dict[Hit, None] = {}
+    for leaf, poss in found:
+        for pos in poss:
+            if pos[0] == "category":
+                display = leaf.display
+                first_cat[display] = min(first_cat.get(display, pos[1]), pos[1])
+    keys: dict[tuple[int, int, int, str, str], None] = {}
     orders: dict[str, tuple[int, ...]] = {}
-    for s in spans:
-        if s.field == "category" and s.inst != first_cat[s.display]:
-            continue
-        start, end = pdoc.field(s.field)[s.inst].plain_span(s.n0, s.n1)
-        hits[Hit(s.field, start, end, s.display)] = None
-        orders[s.display] = min(orders.get(s.display, s.order), s.order)
-    terms = tuple(sorted(orders, key=lambda d: orders[d]))
-    ordered = sorted(hits, key=lambda h: (FIELDS.index(h.field), h.start, h.end, h.term))
-    return terms, tuple(ordered)
+    field = pdoc.field
+    for leaf, poss in found:
+        display = leaf.display
+        used = False
+        for name, inst, n0, n1 in poss:
+            if name == "category" and inst != first_cat[display]:
+                continue
+            ft = field(name)[inst]
+            start, end = (n0, n1) if ft.src is None else ft.plain_span(n0, n1)
+            keys[(_RANK[name], start, end, display, name)] = None
+            used = True
+        if used:
+            order = orders.get(display)
+            if order is None or leaf.order < order:
+                orders[display] = leaf.order
+    terms = tuple(sorted(orders, key=orders.__getitem__))
+    return terms, tuple(Hit(name, start, end, display)
+                        for _, start, end, display, name in sorted(keys))

@@ -8,12 +8,12 @@ profiles the literal prefilter lets through.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from watcher.errors import ConfigError, QueryError
 from watcher.models import Match
 from watcher.query.document import Document, PreparedDoc
-from watcher.query.evaluate import evaluate, spans_to_hits
+from watcher.query.evaluate import Run, compile_node, found_to_hits
 from watcher.query.parser import parse
 from watcher.query.prefilter import Prefilter
 from watcher.query.syntax import Near, Node, Not, Regex, Term
@@ -36,6 +36,10 @@ class CompiledQuery:
 
     query: str
     root: Node
+    run: Run = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run", compile_node(self.root))
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -45,17 +49,17 @@ class CompiledQuery:
 
     def match(self, doc: Document, profile: str = "") -> Match | None:
         """A Match naming `profile` when the query matches `doc`, else None."""
-        return _match(self.root, PreparedDoc(doc), profile)
+        return _match(self.run, PreparedDoc(doc), profile)
 
     def matches(self, doc: Document) -> bool:
-        return evaluate(self.root, PreparedDoc(doc))[0]
+        return self.run(PreparedDoc(doc)) is not None
 
 
-def _match(root: Node, pdoc: PreparedDoc, profile: str) -> Match | None:
-    ok, spans = evaluate(root, pdoc)
-    if not ok:
+def _match(run: Run, pdoc: PreparedDoc, profile: str) -> Match | None:
+    found = run(pdoc)
+    if found is None:
         return None
-    terms, hits = spans_to_hits(spans, pdoc)
+    terms, hits = found_to_hits(found, pdoc)
     return Match(profile=profile, terms=terms, hits=hits)
 
 
@@ -82,8 +86,8 @@ class Matcher:
         if problems:
             raise ConfigError(problems)
         self._names = list(self._compiled)
-        self._roots = [cq.root for cq in self._compiled.values()]
-        self._prefilter = Prefilter(self._roots)
+        self._runs = [cq.run for cq in self._compiled.values()]
+        self._prefilter = Prefilter([cq.root for cq in self._compiled.values()])
 
     def profiles(self) -> list[str]:
         return list(self._names)
@@ -95,12 +99,13 @@ class Matcher:
         """The profiles that match `doc`, in profile order."""
         pdoc = PreparedDoc(doc)
         out: list[Match] = []
+        runs, names = self._runs, self._names
         for i in self._prefilter.candidates(pdoc):
-            found = _match(self._roots[i], pdoc, self._names[i])
+            found = _match(runs[i], pdoc, names[i])
             if found is not None:
                 out.append(found)
         return out
 
     def match_profile(self, name: str, doc: Document) -> Match | None:
         """One profile, evaluated in full (no prefilter): for `watcher explain`."""
-        return _match(self._compiled[name].root, PreparedDoc(doc), name)
+        return _match(self._compiled[name].run, PreparedDoc(doc), name)

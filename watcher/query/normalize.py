@@ -33,6 +33,12 @@ _BLOCK_TAGS = frozenset(
 )
 _SKIP_TAGS = frozenset(("script", "style", "template", "noscript"))
 _TAG_SOUP = re.compile(r"<[^>]*>")
+# a tag html.parser surely reads as one (after its "<"), and the elements it treats specially
+_START_TAG = re.compile(r"""([a-zA-Z][a-zA-Z0-9]*)(?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*+"""
+                        r"""(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>=`]++))?)*\s*/?>""")
+_END_TAG = re.compile(r"/([a-zA-Z][a-zA-Z0-9]*)\s*>")
+_NOT_SIMPLE = _SKIP_TAGS | frozenset(
+    "textarea title plaintext xmp iframe noembed noframes listing".split())
 
 
 def _is_accent(ch: str) -> bool:
@@ -88,6 +94,7 @@ class _Table(dict[int, str]):
 _NON_UNIT: set[str] = set()
 _TABLE = _Table()
 _ASCII_TABLE = {i: _TABLE[i] for i in range(128) if _TABLE[i] != chr(i)}
+_ASCII_SPACES = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f]")  # the rest of _ASCII_TABLE: lower, "-"
 
 
 def _char(ch: str) -> str:
@@ -100,6 +107,8 @@ def normalize_map(text: str) -> tuple[str, list[int] | None]:
     `None` as the map means the identity (the common case).
     """
     if text.isascii():
+        if _ASCII_SPACES.search(text) is None:  # the common case, much faster than translate
+            return text.lower().replace("-", " "), None
         return text.translate(_ASCII_TABLE), None
     norm = text.translate(_TABLE)
     if _NON_UNIT.isdisjoint(text):
@@ -138,14 +147,39 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+def parsed_text(text: str) -> str:
+    """Text of an HTML fragment by html.parser (any markup; slow)."""
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(text)
+        extractor.close()
+        return "".join(extractor.parts)
+    except Exception:  # noqa: BLE001 - never fail on hostile markup; fall back to soup
+        return html.unescape(_TAG_SOUP.sub(" ", text))
+
+
+def simple_text(text: str) -> str | None:
+    """What parsed_text gives, found quickly when every `<` opens a plain start or end tag
+    (no comments, doctypes, script or odd attributes); None otherwise."""
+    chunks = text.split("<")
+    parts = [html.unescape(chunks[0]) if "&" in chunks[0] else chunks[0]]
+    for chunk in chunks[1:]:
+        m = _START_TAG.match(chunk) or _END_TAG.match(chunk)
+        if m is None:
+            return None
+        name = m.group(1).lower()
+        if name in _NOT_SIMPLE:
+            return None
+        if name in _BLOCK_TAGS:
+            parts.append(" ")
+        data = chunk[m.end():]
+        parts.append(html.unescape(data) if "&" in data else data)  # entities never span tags
+    return "".join(parts)
+
+
 def plain_text(text: str) -> str:
     """HTML stripped (script/style dropped), entities decoded, whitespace collapsed."""
     if "<" in text or "&" in text:
-        extractor = _TextExtractor()
-        try:
-            extractor.feed(text)
-            extractor.close()
-            text = "".join(extractor.parts)
-        except Exception:  # noqa: BLE001 - never fail on hostile markup; fall back to soup
-            text = html.unescape(_TAG_SOUP.sub(" ", text))
+        simple = simple_text(text)
+        text = parsed_text(text) if simple is None else simple
     return " ".join(text.split())

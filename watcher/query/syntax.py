@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from watcher.query.normalize import normalize
+from watcher.query.probe import Probe, probe_for
 from watcher.query.tokens import TOKEN_RE
 
 DEFAULT_FIELDS = ("title", "summary", "content")
@@ -33,12 +34,54 @@ class Pattern:
     tight: tuple[bool, ...]  # len(tokens) - 1 entries
 
 
+Keys = tuple[tuple[tuple[str, bool], ...], ...]  # per pattern: (token, is_prefix) to look for
+
+
+def keyable(token: str) -> bool:
+    """Worth a prefilter key: 3+ letters or 2+ digits (shorter ones are everywhere)."""
+    return len(token) >= (2 if token.isdecimal() else 3)
+
+
+def pattern_keys(patterns: tuple[Pattern, ...]) -> Keys | None:
+    """Literal tokens that must be present for some pattern to match; None if unknowable.
+
+    A pattern with only short tokens uses its longest one of 2+ chars (MQ-9, TF-X)."""
+    out: list[tuple[tuple[str, bool], ...]] = []
+    for pat in patterns:
+        ks = tuple((t, p) for t, p in zip(pat.tokens, pat.prefix, strict=True) if keyable(t))
+        if not ks:
+            best = max(range(len(pat.tokens)), key=lambda i: len(pat.tokens[i]))
+            if len(pat.tokens[best]) < 2:
+                return None
+            ks = ((pat.tokens[best], pat.prefix[best]),)
+        out.append(ks)
+    return tuple(out)
+
+
+def keys_present(keys: Keys, exact: set[str], begun: set[str]) -> bool:
+    """Could a term with these keys match, given the whole tokens and token starts found?"""
+    for ks in keys:
+        for tok, pre in ks:
+            if tok not in (begun if pre else exact):
+                break
+        else:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Term:
     display: str
     patterns: tuple[Pattern, ...]
     fields: tuple[str, ...]
     order: tuple[int, ...]
+    keys: Keys | None = field(init=False, compare=False, repr=False)
+    probe: Probe = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        keys = pattern_keys(self.patterns)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "probe", probe_for(self.patterns, self.fields, keys))
 
 
 @dataclass(frozen=True)

@@ -29,19 +29,28 @@ def _mark_class() -> str:
 
 _MARKS = _mark_class()
 TOKEN_RE = re.compile(rf"\d+|(?:[^\W\d_]|[{_MARKS}])+")
+_PLAIN_TOKEN_RE = re.compile(r"\d+|[^\W\d_]+")  # the same when no combining mark is present
 _MARK_RE = re.compile(rf"[{_MARKS}]")
 MAX_TIGHT_GAP = 3
 
 
-def char_class(ch: str) -> int:
-    """0: not part of a word; 1: letter (or mark); 2: digit."""
-    if ch.isascii():
-        return 2 if ch.isdigit() else 1 if ch.isalpha() else 0
+CHAR_CLASSES: dict[str, int] = {}  # char_class's memo
+
+
+def _classify(ch: str) -> int:
     if ch.isdecimal():
         return 2
     if (ch.isalnum() and ch != "_") or _MARK_RE.match(ch):
         return 1
     return 0
+
+
+def char_class(ch: str) -> int:
+    """0: not part of a word; 1: letter (or mark); 2: digit."""
+    got = CHAR_CLASSES.get(ch)
+    if got is None:
+        got = CHAR_CLASSES[ch] = _classify(ch)
+    return got
 
 
 def starts_word(norm: str, i: int) -> bool:
@@ -57,17 +66,20 @@ def ends_word(norm: str, end: int) -> bool:
 class FieldText:
     """One field value: its plain text, normalised text, and (lazily) its tokens."""
 
-    __slots__ = ("plain", "norm", "src", "_toks", "starts", "ends", "joined", "_tight",
-                 "_words", "_index")
+    __slots__ = ("plain", "norm", "src", "marked", "_toks", "starts", "ends", "joined",
+                 "_tight", "_words", "_index", "_sorted")
 
     def __init__(self, plain: str, norm: str, src: list[int] | None) -> None:
         self.plain = plain
         self.norm = norm
         self.src = src
+        # combining marks are word characters to tokens but not to regexes (see probe.py)
+        self.marked = not norm.isascii() and _MARK_RE.search(norm) is not None
         self._toks: list[str] | None = None
         self._index: dict[str, list[int]] | None = None
         self._tight: list[bool] | None = None
         self._words: list[int] | None = None
+        self._sorted: list[str] | None = None
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.joined: list[bool] = []
@@ -75,7 +87,9 @@ class FieldText:
     @property
     def tokens(self) -> list[str]:
         if self._toks is None:
-            found = list(TOKEN_RE.finditer(self.norm))
+            norm = self.norm
+            regex = TOKEN_RE if self.marked else _PLAIN_TOKEN_RE
+            found = list(regex.finditer(norm))
             self.starts = starts = [m.start() for m in found]
             self.ends = ends = [m.end() for m in found]
             self.joined = [False, *(s == e for s, e in zip(starts[1:], ends, strict=False))]
@@ -109,6 +123,19 @@ class FieldText:
                 index.setdefault(tok, []).append(i)
             self._index = index
         return self._index
+
+    def starting_with(self, prefix: str) -> list[int]:
+        """Positions of the tokens that start with `prefix`, in text order."""
+        if self._sorted is None:
+            self._sorted = sorted(self.index)
+        keys = self._sorted
+        out: list[int] = []
+        i = bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            out.extend(self.index[keys[i]])
+            i += 1
+        out.sort()
+        return out
 
     def plain_span(self, nstart: int, nend: int) -> tuple[int, int]:
         """Offsets in the plain text of the normalised span [nstart, nend)."""

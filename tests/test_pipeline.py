@@ -1,0 +1,91 @@
+"""Pipeline.record on an in-memory store: backfill, retention, pruning, known items."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from watcher.config import load_config
+from watcher.fetch import Fetcher
+from watcher.models import Item, ParsedFeed
+from watcher.pipeline import Pipeline
+from watcher.routing import Router
+from watcher.store import open_store
+
+DAY = 86400.0
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    path = tmp_path / "w.toml"
+    path.write_text("""
+[watcher]
+retention = "30d"
+backfill = "24h"
+[[feeds]]
+url = "https://a.example/feed"
+[[profiles]]
+name = "S-400"
+query = "S-400"
+[channels.console]
+type = "console"
+""")
+    config = load_config(path, {})
+    return Pipeline(Router(config), open_store(":memory:"), Fetcher())
+
+
+def feed_doc(*items: Item) -> ParsedFeed:
+    return ParsedFeed(title="A", items=tuple(items))
+
+
+def s400(n: int, published: float | None) -> Item:
+    return Item(feed_url="https://a.example/feed", feed_name="A", guid=f"id-{n}",
+                link=f"https://a.example/{n}", title=f"S-400 story {n}",
+                summary=f"Text number {n} about Turkey's S-400 systems and item {n * 31}.",
+                published=datetime.fromtimestamp(published, UTC) if published else None)
+
+
+def test_first_sight_records_old_and_undated_items_silently(pipeline: Pipeline) -> None:
+    feed = pipeline.router.config.feeds[0]
+    new, alerts = pipeline.record(feed, feed_doc(s400(1, NOW - 2 * DAY), s400(2, None),
+                                                 s400(3, NOW - 60)), NOW, first_sight=True)
+    assert (new, alerts) == (3, 1)
+
+
+def test_items_older_than_retention_never_alert(pipeline: Pipeline) -> None:
+    feed = pipeline.router.config.feeds[0]
+    _, alerts = pipeline.record(feed, feed_doc(s400(1, NOW - 40 * DAY)), NOW, first_sight=False)
+    assert alerts == 0
+
+
+def test_prune_forgets_old_items_but_they_do_not_come_back(pipeline: Pipeline) -> None:
+    feed = pipeline.router.config.feeds[0]
+    store = pipeline.store
+    old = NOW - 31 * DAY
+    pipeline.record(feed, feed_doc(s400(1, old)), old, first_sight=False)
+    assert store.item(feed.url, "id:id-1") is not None
+    removed = store.prune(NOW - 30 * DAY)
+    assert removed == 1 and store.item(feed.url, "id:id-1") is None
+    _, alerts = pipeline.record(feed, feed_doc(s400(1, old)), NOW, first_sight=False)
+    assert alerts == 0
+
+
+def test_pending_alerts_survive_pruning(pipeline: Pipeline) -> None:
+    feed = pipeline.router.config.feeds[0]
+    old = NOW - 31 * DAY
+    pipeline.record(feed, feed_doc(s400(1, old)), old, first_sight=False)
+    pipeline.store.prune(NOW - 30 * DAY)
+    assert len(pipeline.store.pending("console")) == 1
+
+
+def test_same_document_twice_records_nothing_new(pipeline: Pipeline) -> None:
+    feed = pipeline.router.config.feeds[0]
+    doc = feed_doc(s400(1, NOW), s400(2, NOW))
+    assert pipeline.record(feed, doc, NOW, first_sight=False) == (2, 2)
+    assert pipeline.record(feed, doc, NOW + 60, first_sight=False) == (0, 0)
+    partial = feed_doc(s400(2, NOW))  # a partial fetch: item 1 missing, nothing is forgotten
+    assert pipeline.record(feed, partial, NOW + 120, first_sight=False) == (0, 0)
+    assert pipeline.record(feed, doc, NOW + 180, first_sight=False) == (0, 0)
