@@ -1,0 +1,294 @@
+"""The store's queries, in SQL that SQLite and PostgreSQL both run (`?` placeholders).
+
+An engine subclass supplies the connection: `_run` (one statement → rows as dicts and the
+row count), `_begin`/`_commit`/`_rollback`, and whatever it must do differently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from typing import Any
+
+from watcher.models import Alert
+from watcher.store.base import (
+    FeedState,
+    OutboxRow,
+    StoredItem,
+    alert_from_payload,
+    alert_payload,
+)
+
+FEED_COLUMNS = [f.name for f in fields(FeedState)]
+_SAVE_FEED = (
+    f"INSERT INTO feeds ({', '.join(FEED_COLUMNS)}, lease_owner, lease_until)"
+    f" VALUES ({', '.join('?' for _ in FEED_COLUMNS)}, NULL, 0) ON CONFLICT (url) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in FEED_COLUMNS[1:])
+    + ", lease_owner = NULL, lease_until = 0")
+
+
+def feed_from_row(row: dict[str, Any]) -> FeedState:
+    data = {k: row[k] for k in FEED_COLUMNS}
+    data["gone"] = bool(data["gone"])
+    data["health_reported"] = bool(data["health_reported"])
+    return FeedState(**data)
+
+
+def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
+    return OutboxRow(
+        id=int(r["id"]), channel=r["channel"], kind=r["kind"], story_id=r["story_id"],
+        profiles=tuple(json.loads(r["profiles"])), urgent=bool(r["urgent"]),
+        created_at=r["created_at"], status=r["status"], attempts=r["attempts"],
+        last_error=r["last_error"], sent_at=r["sent_at"],
+        alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
+
+
+class SQLStore:
+    """Everything but the connection. Not thread-safe: use it from one thread."""
+
+    _depth = 0
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[dict[str, Any]], int]:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _rollback(self) -> None:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self._run(sql, args)[0]
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self._run(sql, args)[0]
+        return rows[0] if rows else None
+
+    def _exec(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self._run(sql, args)[1]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all (nesting joins the outer one)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        self._commit()
+
+    @property
+    def schema_version(self) -> int:
+        row = self._one("SELECT max(version) AS v FROM schema_migrations")
+        return int(row["v"] or 0) if row else 0
+
+    # -- feeds ----------------------------------------------------------------------------
+    def feed(self, url: str) -> FeedState | None:
+        row = self._one("SELECT * FROM feeds WHERE url = ?", (url,))
+        return None if row is None else feed_from_row(row)
+
+    def feeds(self) -> list[FeedState]:
+        return [feed_from_row(r) for r in self._rows("SELECT * FROM feeds ORDER BY url")]
+
+    def save_feed(self, state: FeedState) -> None:
+        """Record a feed's state after a poll; this also ends the poller's lease on it."""
+        self._exec(_SAVE_FEED, [getattr(state, c) for c in FEED_COLUMNS])
+
+    def due_feeds(self, urls: Sequence[str], now: float) -> list[str]:
+        """Configured feeds whose next poll is due (unknown feeds are due at once)."""
+        known = {r["url"]: r for r in self._rows("SELECT url, next_poll_at, gone FROM feeds")}
+        due = []
+        for url in urls:
+            row = known.get(url)
+            if row is None or (not row["gone"] and row["next_poll_at"] <= now):
+                due.append(url)
+        return due
+
+    # -- items ----------------------------------------------------------------------------
+    def item(self, feed_url: str, key: str) -> StoredItem | None:
+        row = self._one("SELECT id, feed_url, item_key, content_hash, title, matched, story_id"
+                        " FROM items WHERE feed_url = ? AND item_key = ?", (feed_url, key))
+        if row is None:
+            return None
+        return StoredItem(int(row["id"]), row["feed_url"], row["item_key"], row["content_hash"],
+                          row["title"], tuple(json.loads(row["matched"])), row["story_id"])
+
+    def known_elsewhere(self, canonical_url: str | None, content_hash: str) -> StoredItem | None:
+        """An item already stored under the same canonical URL or the same content."""
+        row = None
+        if canonical_url:
+            row = self._one("SELECT feed_url, item_key FROM items WHERE canonical_url = ?"
+                            " ORDER BY id LIMIT 1", (canonical_url,))
+        if row is None:
+            row = self._one("SELECT feed_url, item_key FROM items WHERE content_hash = ?"
+                            " ORDER BY id LIMIT 1", (content_hash,))
+        return self.item(row["feed_url"], row["item_key"]) if row else None
+
+    def insert_item(self, *, feed_url: str, key: str, canonical_url: str | None,
+                    content_hash: str, feed_name: str, title: str, link: str | None,
+                    summary: str, content: str, author: str, categories: Sequence[str],
+                    published_at: float | None, seen_at: float, matched: Sequence[str],
+                    story_id: int | None) -> int:
+        row = self._one(
+            "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
+            " link, summary, content, author, categories, published_at, seen_at, matched, story_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            (feed_url, key, canonical_url, content_hash, feed_name, title, link, summary, content,
+             author, json.dumps(list(categories), ensure_ascii=False), published_at, seen_at,
+             json.dumps(list(matched)), story_id))
+        return int(row["id"]) if row else 0
+
+    def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
+                    content: str, matched: Sequence[str], story_id: int | None) -> None:
+        self._exec("UPDATE items SET content_hash = ?, title = ?, summary = ?, content = ?,"
+                   " matched = ?, story_id = ? WHERE id = ?",
+                   (content_hash, title, summary, content, json.dumps(list(matched)), story_id,
+                    item_id))
+
+    def update_item_story(self, item_id: int, story_id: int, signature: str) -> None:
+        self._exec("UPDATE items SET story_id = ?, signature = ? WHERE id = ?",
+                   (story_id, signature, item_id))
+
+    def items_since(self, since: float) -> list[dict[str, Any]]:
+        """Every column of the items seen since then, newest first (for backtest)."""
+        return self._rows("SELECT * FROM items WHERE seen_at >= ? ORDER BY seen_at DESC, id DESC",
+                          (since,))
+
+    # -- stories --------------------------------------------------------------------------
+    def insert_story(self, signature: str, item_id: int, now: float) -> int:
+        row = self._one("INSERT INTO stories (signature, item_id, created_at) VALUES (?, ?, ?)"
+                        " RETURNING id", (signature, item_id, now))
+        return int(row["id"]) if row else 0
+
+    def set_story_item(self, story_id: int, item_id: int) -> None:
+        self._exec("UPDATE stories SET item_id = ? WHERE id = ?", (item_id, story_id))
+
+    def recent_stories(self, since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of every story item seen since then: first copies and joins."""
+        return [(int(r["story_id"]), r["signature"]) for r in self._rows(
+            "SELECT story_id, signature FROM items WHERE seen_at >= ? AND story_id IS NOT NULL"
+            " AND signature IS NOT NULL ORDER BY id", (since,))]
+
+    # -- outbox ---------------------------------------------------------------------------
+    def add_alert(self, alert: Alert, *, dedupe_key: str, item_id: int | None, urgent: bool,
+                  now: float, not_before: float | None = None) -> int | None:
+        """Queue an alert; None when this channel already has one with that key."""
+        row = self._one(
+            "INSERT INTO alerts (channel, dedupe_key, kind, story_id, item_id, profiles,"
+            " urgent, payload, created_at, not_before) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (channel, dedupe_key) DO NOTHING RETURNING id",
+            (alert.channel, dedupe_key, alert.kind, alert.story_id, item_id,
+             json.dumps(list(alert.profiles)), bool(urgent), alert_payload(alert), now,
+             now if not_before is None else not_before))
+        return None if row is None else int(row["id"])
+
+    def _outbox(self, where: str, args: Sequence[Any]) -> list[OutboxRow]:
+        return [outbox_from_row(r) for r in self._rows(f"SELECT * FROM alerts WHERE {where}",
+                                                       args)]
+
+    def pending(self, channel: str, now: float | None = None) -> list[OutboxRow]:
+        """Pending alerts of a channel, oldest first (only those due at `now` if given)."""
+        if now is None:
+            return self._outbox("status = 'pending' AND channel = ? ORDER BY id", (channel,))
+        return self._outbox("status = 'pending' AND channel = ? AND not_before <= ? ORDER BY id",
+                            (channel, now))
+
+    def next_due(self, channel: str, after: float) -> float | None:
+        """The earliest retry time after `after` of a pending alert of this channel."""
+        row = self._one("SELECT min(not_before) AS t FROM alerts WHERE status = 'pending'"
+                        " AND channel = ? AND not_before > ?", (channel, after))
+        return None if row is None or row["t"] is None else float(row["t"])
+
+    def retry_now(self, now: float) -> None:
+        """Make every pending alert due now (a manual `watcher poll` tries them all again)."""
+        with self.transaction():
+            self._exec("UPDATE alerts SET not_before = ? WHERE status = 'pending'"
+                       " AND not_before > ?", (now, now))
+
+    def mark_sent(self, ids: Sequence[int], now: float, *, sent_as: str,
+                  remote_id: str | None = None) -> None:
+        """Record delivery (this ends the deliverer's lease on them)."""
+        with self.transaction():
+            for alert_id in ids:
+                self._exec("UPDATE alerts SET status = 'sent', sent_at = ?, sent_as = ?,"
+                           " remote_id = coalesce(?, remote_id), last_error = NULL,"
+                           " lease_owner = NULL, lease_until = 0 WHERE id = ?",
+                           (now, sent_as, remote_id, alert_id))
+
+    def mark_retry(self, ids: Sequence[int], not_before: float, error: str) -> None:
+        """Record a failed attempt and when to try again (this ends the lease on them)."""
+        with self.transaction():
+            for alert_id in ids:
+                self._exec("UPDATE alerts SET attempts = attempts + 1, not_before = ?,"
+                           " last_error = ?, lease_owner = NULL, lease_until = 0 WHERE id = ?",
+                           (not_before, error, alert_id))
+
+    def story_remote_id(self, story_id: int, channel: str) -> str | None:
+        """The Slack ts of the message that first told this channel about a story."""
+        row = self._one("SELECT remote_id FROM alerts WHERE story_id = ? AND channel = ? AND"
+                        " kind IN ('new', 'update') AND remote_id IS NOT NULL ORDER BY id LIMIT 1",
+                        (story_id, channel))
+        return None if row is None else str(row["remote_id"])
+
+    def story_channels(self, story_id: int) -> list[str]:
+        return [r["channel"] for r in self._rows(
+            "SELECT DISTINCT channel FROM alerts WHERE story_id = ? AND kind IN ('new', 'update')"
+            " ORDER BY channel", (story_id,))]
+
+    def hits(self, since: float, profile: str | None = None) -> list[OutboxRow]:
+        rows = self._outbox("created_at >= ? AND kind IN ('new', 'update')"
+                            " ORDER BY created_at DESC, id DESC", (since,))
+        return [r for r in rows if profile is None or profile in r.profiles]
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in self._rows("SELECT channel, status, count(*) AS n FROM alerts"
+                            " GROUP BY channel, status"):
+            out.setdefault(r["channel"], {})[r["status"]] = int(r["n"])
+        return out
+
+    # -- channels and meta ----------------------------------------------------------------
+    def set_channel_error(self, channel: str, error: str | None, now: float) -> None:
+        self._exec("INSERT INTO channel_state (channel, error, error_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (channel) DO UPDATE SET error = excluded.error,"
+                   " error_at = excluded.error_at", (channel, error, now))
+
+    def channel_errors(self) -> dict[str, str]:
+        return {r["channel"]: r["error"] for r in self._rows(
+            "SELECT channel, error FROM channel_state WHERE error IS NOT NULL")}
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                   " DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def prune(self, older_than: float) -> int:
+        """Forget items, stories, finished alerts and silent daemons older than that."""
+        with self.transaction():
+            n = self._exec("DELETE FROM items WHERE seen_at < ?", (older_than,))
+            self._exec("DELETE FROM stories WHERE created_at < ?", (older_than,))
+            self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
+                       (older_than,))
+            self._exec("DELETE FROM daemons WHERE last_heartbeat < ?", (older_than,))
+        return n
