@@ -118,6 +118,7 @@ def status(config: Config) -> dict[str, Any]:
     try:
         states = {f.url: f for f in store.feeds()}
         now = time.time()
+        leases = store.feed_leases()
         feeds = []
         for feed in config.feeds:
             st = states.get(feed.url)
@@ -134,13 +135,18 @@ def status(config: Config) -> dict[str, Any]:
                 "items_per_day": items_per_day(st.items_total, st.first_polled_at, now)
                 if st else None,
                 "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
+                "held_by": leases[feed.url][0] if feed.url in leases
+                and leases[feed.url][1] > now else None,
             })
         outbox = store.outbox_counts()
         errors = store.channel_errors()
         channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
                      "sent": outbox.get(name, {}).get("sent", 0), "error": errors.get(name)}
                     for name in sorted(set(config.channels) | set(outbox))]
-        return {"now": now, "feeds": feeds, "channels": channels}
+        daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
+                    "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
+                   for d in store.daemons()]
+        return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
     finally:
         store.close()
 
@@ -165,10 +171,18 @@ def format_status(data: dict[str, Any]) -> str:
         if f["last_error"]:
             lines.append(f"    last error: {short_error(f['last_error'], f['url'])}; "
                          f"last success: {_ago(f['last_success'], now)}")
+        if f.get("held_by"):
+            lines.append(f"    held by daemon {f['held_by']}")
     lines.append("")
     lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} ERROR")
     for c in data["channels"]:
         lines.append(f"{c['channel'][:24]:24} {c['pending']:>7} {c['sent']:>6} {c['error'] or ''}")
+    if data.get("daemons"):
+        lines.append("")
+        lines.append(f"{'DAEMON':32} {'LAST HEARTBEAT':16} FEEDS HELD")
+        for d in data["daemons"]:
+            lines.append(f"{str(d['daemon'])[:32]:32} {_ago(d['last_heartbeat'], now):16} "
+                         f"{d['feeds_held']}")
     return "\n".join(lines)
 
 

@@ -31,10 +31,13 @@ class Outbox:
 
     def __init__(self, config: Config, store: Store, *, clock: Callable[[], float],
                  channels: Mapping[str, Channel] | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, owner: str = "local",
+                 lease: float = 120.0) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        self.owner = owner      # this daemon's name in the store's leases
+        self.lease = lease      # how long a claimed alert stays ours if we die mid-send
         self.rng = rng or random.Random()
         tz = config.settings.tz
         self.channels: dict[str, Channel] = dict(channels) if channels is not None else {
@@ -62,10 +65,17 @@ class Outbox:
         cfg = self._cfg(name)
         if name in self.blocked or cfg.mode == "digest":
             return 0
-        now = self.clock()
-        rows = self.store.pending(name, now)
+        rows = self.store.claim_alerts(name, self.owner, self.clock(), self.lease)
         if not rows:
             return 0
+        try:
+            return await self._deliver_rows(name, cfg, rows)
+        finally:
+            self.store.release_alerts([r.id for r in rows], self.owner)
+
+    async def _deliver_rows(self, name: str, cfg: ChannelConfig, rows: list[OutboxRow]) -> int:
+        """Send claimed rows: a summary on a flood, else one by one, then thread replies."""
+        now = self.clock()
         if cfg.quiet and in_window(self._local(now).time(), parse_window(cfg.quiet)):
             rows = [r for r in rows if r.urgent]
         channel = self.channels[name]
