@@ -316,3 +316,20 @@ def test_bad_alias_entry_points_at_alias() -> None:
         compile_query("Turkey @bad", {"bad": ["ok", "!!!"]})
     assert info.value.position == 7
     assert "'!!!'" in info.value.message
+
+
+@pytest.mark.parametrize(("query", "line", "caret", "number"), [
+    ("Turkey\nAND (S-400 OR Triumf", "AND (S-400 OR Triumf", "    ^", 2),
+    ("Turkey\r\nAND\r\nS-400 OR\r\n", "S-400 OR", "      ^", 3),
+    ("Turkey OR\n  S-400)\n  OR Triumf", "  S-400)", "       ^", 2),
+    ("S-400\n\t@nope", "\t@nope", "\t^", 2),
+])
+def test_error_caret_in_a_multi_line_query(query: str, line: str, caret: str,
+                                           number: int) -> None:
+    with pytest.raises(QueryError) as info:
+        compile_query(query, ALIASES)
+    lines = info.value.render().split("\n")
+    assert len(lines) == 3
+    assert lines[0].endswith(f"(line {number} of the query)")
+    assert lines[1] == "  " + line
+    assert lines[2] == "  " + caret

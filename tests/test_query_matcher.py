@@ -179,3 +179,14 @@ def test_always_evaluated_profiles_still_work_with_the_prefilter() -> None:
     matcher = Matcher({"rx": "/s ?400/", "not": "NOT Turkey", "short": "US"})
     found = matcher.match(Document(title="US S400"))
     assert [m.profile for m in found] == ["rx", "not", "short"]
+
+
+def test_text_with_combining_marks_keeps_whole_words() -> None:
+    # Devanagari vowel signs are combining marks inside words, not regex word characters
+    doc = Document(title="x", summary="<p>यह हिन्दी समाचार है</p>")
+    for query, expected in [("हिन्दी", True), ("हिन्द", False), ("हिन्द*", True),
+                            ("हिन्दी NEAR/1 समाचार", True), ("यह NEAR/1 है", False)]:
+        assert compile_query(query).matches(doc) is expected, query
+        assert bool(Matcher({"p": query}).match(doc)) is expected, query
+    [m] = Matcher({"p": "हिन्दी"}).match(doc)
+    assert [plain_text(doc.summary)[h.start:h.end] for h in m.hits] == ["हिन्दी"]

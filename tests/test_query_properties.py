@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import QueryError
@@ -139,8 +139,9 @@ def test_hit_offsets_point_at_the_matched_words(words: list[str]) -> None:
 # --- the fast paths agree with the slow ones they replace
 
 PIECES = ["s", "400", "S-400", "S4000", "tf", "x", "TFX", "TF-X", "turkey", "Turkeys", "kaan",
-          "ab", "a", "2", "aa", "second", "batch", "submarines", "Türkiye", "İ", "_", "x2"]
-SEPS = [" ", "", "-", "  ", "    ", ", ", "'", "—", "_", ".", " - ", "\u00a0"]
+          "ab", "a", "2", "aa", "second", "batch", "submarines", "Türkiye", "İ", "_", "x2",
+          "S -- 400", "s - 400", "TF --X", "a--a"]
+SEPS = [" ", "", "-", "  ", ", ", "'", "—", "_", ".", " - ", " -- ", "--", "\u00a0"]
 TERMS = ["S-400", "TF-X", "turkey", "tur*", '"second batch"', "a-b", "a-a", '"a a"', "kaan",
          "400", "s400*", "ab-2*", '"s 400"', "x2", "2", '"tf x*"', "turkiye", "a", "aa*",
          "/s.?400/", "/ 2/"]
@@ -175,8 +176,13 @@ def _token_walk_match(query: str, doc: Document) -> Match | None:
     return Match("p", terms, hits)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(near_queries(), texts(), texts())
+@example("S-400", "S -- 400", "S - 400")          # at most 3 spaces in a tight gap
+@example("TF-X", "TF --X tfx", "TF  X")
+@example('"a a" NEAR/1 aa*', "a a a, aa", "")    # overlapping phrase matches
+@example("tur* NEAR/2 400", "Turkeys' S4000 400", "x2 400 turkey")
+@example("(a OR 2) NEAR/1 x2", "a_x2 2", "")
 def test_regex_search_agrees_with_the_token_walk(query: str, title: str, summary: str) -> None:
     doc = Document(title=title, summary=summary)
     fast = compile_query(query).match(doc, "p")

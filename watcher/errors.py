@@ -39,8 +39,22 @@ class QueryError(ConfigError):
         super().__init__(self.render())
 
     def render(self, indent: str = "  ") -> str:
-        """Message, the query, and a caret under the fault, on three lines."""
-        return f"{self.message}\n{indent}{self.query}\n{indent}{' ' * self.position}^"
+        """Message, the query's line that holds the fault, and a caret under the fault.
+
+        A multi-line query (a TOML multi-line string) shows only that line, and the message
+        says which line it is."""
+        query, pos = self.query, self.position
+        start = query.rfind("\n", 0, pos) + 1
+        end = query.find("\n", pos)
+        line = query[start:] if end == -1 else query[start:end]
+        line = line.removesuffix("\r")
+        column = min(pos - start, len(line))
+        message = self.message
+        if "\n" in query:
+            number = query.count("\n", 0, start) + 1
+            message += f" (line {number} of the query)"
+        pad = "".join("\t" if ch == "\t" else " " for ch in line[:column])
+        return f"{message}\n{indent}{line}\n{indent}{pad}^"
 
 
 class FetchError(WatcherError):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from watcher.models import Hit
 from watcher.query.document import PreparedDoc
+from watcher.query.probe import Probe, regex_spans, walk_spans, words_between
 from watcher.query.syntax import (
     FIELDS,
     And,
@@ -19,75 +20,19 @@ from watcher.query.syntax import (
     Node,
     Not,
     Or,
-    Pattern,
     Regex,
     Term,
-    keys_present,
 )
-from watcher.query.probe import Probe, regex_spans, words_between
 from watcher.query.tokens import FieldText, char_class
-
-
-def pattern_spans(ft: FieldText, pat: Pattern) -> list[tuple[int, int]]:
-    """(first, last) token indices of every place where `pat` is written in `ft`."""
-    toks = ft.tokens
-    if not toks:
-        return []
-    first = pat.tokens[0]
-    if pat.prefix[0]:
-        starts: list[int] | tuple[()] = ft.starting_with(first)
-    else:
-        starts = ft.index.get(first, ())
-    size, count = len(pat.tokens), len(toks)
-    joined = ft.joined
-    tight = ft.tight if size > 1 else joined
-    out: list[tuple[int, int]] = []
-    for i in starts:
-        if joined[i]:
-            continue  # starts inside a written word
-        j = i
-        for k in range(1, size):
-            j += 1
-            if j >= count or (pat.tight[k - 1] and not tight[j]):
-                break
-            tok, want = toks[j], pat.tokens[k]
-            if not (tok.startswith(want) if pat.prefix[k] else tok == want):
-                break
-        else:
-            if pat.prefix[-1] or j + 1 >= count or not joined[j + 1]:
-                out.append((i, j))
-    return out
-
 
 Pos = tuple[str, int, int, int]  # field, which value of it, normalised char range
 Leaf = Term | Regex
 Found = list[tuple[Leaf, list[Pos]]]  # each positive leaf that matched, and where
 
 
-def _walk(probe: Probe, ft: FieldText) -> list[tuple[int, int]]:
-    """Normalised spans of a term in a field, by the token walk (text with combining marks)."""
-    index = ft.index
-    seen: set[tuple[int, int]] = set()
-    out: list[tuple[int, int]] = []
-    for pat in probe.patterns:
-        if not pat.prefix[0] and pat.tokens[0] not in index:
-            continue
-        for i, j in pattern_spans(ft, pat):
-            if (i, j) not in seen:
-                seen.add((i, j))
-                out.append((ft.starts[i], ft.ends[j]))
-    return out
-
-
-def term_positions(probe: Probe, pdoc: PreparedDoc) -> list[Pos]:
-    """Where a term matches in the document (memoised per document: terms are shared)."""
-    got = pdoc.memo.get(probe)
-    if got is None:
-        got = pdoc.memo[probe] = _find(probe, pdoc)
-    return got
-
-
 def _find(probe: Probe, pdoc: PreparedDoc) -> list[Pos]:
+    """Where a term matches in the document, skipping the fields the prefilter saw none of
+    its keys in."""
     out: list[Pos] = []
     keys = probe.keys
     found = pdoc.found if keys is not None else None
@@ -103,7 +48,7 @@ def _find(probe: Probe, pdoc: PreparedDoc) -> list[Pos]:
             if not maybe(here[0], here[1]):
                 continue  # the prefilter saw none of the term's keys in this field
         for inst, ft in enumerate(pdoc.field(name)):
-            spans = _walk(probe, ft) if ft.marked else regex_spans(probe.regex, ft.norm)
+            spans = walk_spans(probe, ft) if ft.marked else regex_spans(probe.regex, ft.norm)
             out.extend((name, inst, a, b) for a, b in spans)
     return out
 
@@ -278,6 +223,11 @@ def found_to_hits(found: Found, pdoc: PreparedDoc) -> tuple[tuple[str, ...], tup
     """Distinct matched terms in query order, and hits with plain-text offsets in field order.
 
     Of several categories, only the first one a term matched in is reported."""
+    if len(found) == 1 and len(found[0][1]) == 1:  # the common case: one term, one place
+        leaf, ((name, inst, n0, n1),) = found[0]
+        ft = pdoc.field(name)[inst]
+        start, end = (n0, n1) if ft.src is None else ft.plain_span(n0, n1)
+        return (leaf.display,), (Hit(name, start, end, leaf.display),)
     first_cat: dict[str, int] = {}
     for leaf, poss in found:
         for pos in poss:

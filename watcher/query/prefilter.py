@@ -79,8 +79,8 @@ class Prefilter:
             for key in keys:
                 self._by_key.setdefault(key, []).append(i)
         # only fields some literal-bearing term looks in are worth scanning
-        self._fields = tuple(name for name in FIELDS
-                             if any(name in t.fields for t in _keyed_terms(roots)))
+        keyed = {name for term in _keyed_terms(roots) for name in term.fields}
+        self._fields = tuple(name for name in FIELDS if name in keyed)
         self._automaton: ahocorasick.Automaton | None = None
         if self._by_key:
             automaton = ahocorasick.Automaton()

@@ -6,7 +6,7 @@ at the start of a written word (after a non-word character) and, unless it ends 
 a wildcard, ends at the end of one; a tight gap is at most 3 spaces or nothing, a
 loose gap any run of non-word characters. Regex word characters are exactly the
 token characters except for combining marks, so a field whose text holds a
-combining mark takes the token walk (`evaluate.pattern_spans`) instead.
+combining mark takes the token walk (`pattern_spans`, the reference) instead.
 
 Equal terms (the same patterns and fields) share one `Probe`, so a document
 evaluates each distinct term once, however many profiles use it.
@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from watcher.query.tokens import FieldText
 
 if TYPE_CHECKING:
     from watcher.query.syntax import Keys, Pattern
@@ -79,7 +81,8 @@ class Probe:
 
 
 def keys_test(keys: Keys | None) -> str:
-    """Python source of `keys_present` for these keys, on whole tokens `e` and beginnings `b`."""
+    """Python source of a test: is, for some pattern, each of its keys among the whole tokens
+    `e` (or, for a wildcard key, among the token beginnings `b`) the prefilter found?"""
     if keys is None:
         return "True"
     alts = [" and ".join(f"{tok!r} in {'b' if pre else 'e'}" for tok, pre in ks) for ks in keys]
@@ -118,3 +121,49 @@ def regex_spans(regex: re.Pattern[str], norm: str) -> list[tuple[int, int]]:
 def words_between(norm: str, after: int, upto: int) -> int:
     """How many written words start in norm[after + 1 : upto + 1] (mark-free text)."""
     return len(WORD_START.findall(norm, after + 1, upto + 1))
+
+
+def pattern_spans(ft: FieldText, pat: Pattern) -> list[tuple[int, int]]:
+    """(first, last) token indices of every place where `pat` is written in `ft`."""
+    toks = ft.tokens
+    if not toks:
+        return []
+    first = pat.tokens[0]
+    if pat.prefix[0]:
+        starts: list[int] | tuple[()] = ft.starting_with(first)
+    else:
+        starts = ft.index.get(first, ())
+    size, count = len(pat.tokens), len(toks)
+    joined = ft.joined
+    tight = ft.tight if size > 1 else joined
+    out: list[tuple[int, int]] = []
+    for i in starts:
+        if joined[i]:
+            continue  # starts inside a written word
+        j = i
+        for k in range(1, size):
+            j += 1
+            if j >= count or (pat.tight[k - 1] and not tight[j]):
+                break
+            tok, want = toks[j], pat.tokens[k]
+            if not (tok.startswith(want) if pat.prefix[k] else tok == want):
+                break
+        else:
+            if pat.prefix[-1] or j + 1 >= count or not joined[j + 1]:
+                out.append((i, j))
+    return out
+
+
+def walk_spans(probe: Probe, ft: FieldText) -> list[tuple[int, int]]:
+    """Normalised spans of a term in a field, by the token walk (text with combining marks)."""
+    index = ft.index
+    seen: set[tuple[int, int]] = set()
+    out: list[tuple[int, int]] = []
+    for pat in probe.patterns:
+        if not pat.prefix[0] and pat.tokens[0] not in index:
+            continue
+        for i, j in pattern_spans(ft, pat):
+            if (i, j) not in seen:
+                seen.add((i, j))
+                out.append((ft.starts[i], ft.ends[j]))
+    return out

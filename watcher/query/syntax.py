@@ -58,17 +58,6 @@ def pattern_keys(patterns: tuple[Pattern, ...]) -> Keys | None:
     return tuple(out)
 
 
-def keys_present(keys: Keys, exact: set[str], begun: set[str]) -> bool:
-    """Could a term with these keys match, given the whole tokens and token starts found?"""
-    for ks in keys:
-        for tok, pre in ks:
-            if tok not in (begun if pre else exact):
-                break
-        else:
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class Term:
     display: str
