@@ -1,0 +1,243 @@
+"""Benchmark: one cold and one warm polling round over N local feeds, watcher against peers.
+
+    /work/venv/bin/python -m tests.bench.polling --feeds 100 1000
+
+A local feed server (tests/servers/feeds.py, ETag and Last-Modified honoured) serves N
+feeds of 30 news-sized items (~33 KB each). Each contender gets a fresh server and its
+own state: a cold round (nothing known), then 10% of the feeds gain an item, then a warm
+round. Contenders, each a subprocess: `watcher poll` (console channel to /dev/null),
+rss2email (`r2e run --no-send`, pip-installed in a temporary venv), newsboat
+(`newsboat -x reload`, Debian package) and a floor: httpx at the same concurrency plus
+feedparser, conditional GET, nothing else. Printed per round: wall time, CPU seconds (the
+process and its children), peak memory (sum of PSS over the process tree, sampled every
+20 ms), requests and 304s seen by the server, and the ratio to the floor. A peer that
+cannot be installed is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.servers.feeds import FeedServer
+
+REPO = Path(__file__).resolve().parents[2]
+PY = sys.executable
+CONCURRENCY = 10
+WORDS = ("defence ministry procurement frigate radar missile drone programme budget export "
+         "contract navy army air force minister parliament talks deal delivery").split()
+
+FLOOR = r"""
+import asyncio, io, sys, json, feedparser, httpx
+urls = sys.argv[1].split(); state = json.load(open(sys.argv[2])) if sys.argv[3] == "warm" else {}
+async def main():
+    sem = asyncio.Semaphore(int(sys.argv[4]))
+    limits = httpx.Limits(max_connections=int(sys.argv[4]))
+    async with httpx.AsyncClient(limits=limits) as client:
+        async def one(url):
+            h = {}
+            if url in state:
+                h = {"If-None-Match": state[url][0], "If-Modified-Since": state[url][1]}
+            async with sem:
+                r = await client.get(url, headers=h)
+            if r.status_code == 200:
+                state[url] = [r.headers.get("etag", ""), r.headers.get("last-modified", "")]
+                return await asyncio.to_thread(feedparser.parse, io.BytesIO(r.content),
+                                               response_headers=r.headers)
+        await asyncio.gather(*(one(u) for u in urls))
+asyncio.run(main()); json.dump(state, open(sys.argv[2], "w"))
+"""
+
+
+def news_item(rng: random.Random, n: int) -> dict[str, object]:
+    summary = " ".join(rng.choice(WORDS) for _ in range(150))
+    return {"title": " ".join(rng.choice(WORDS) for _ in range(9)).capitalize() + f" {n}",
+            "link": f"https://news.example.org/{n}", "guid": f"item-{n}", "summary": summary,
+            "published": "2024-05-01T12:00:00+00:00", "author": "Staff",
+            "categories": ["defence"]}
+
+
+def fill(server: FeedServer, n: int) -> list[str]:
+    rng = random.Random(7)
+    return [server.add_feed(f"/f{i}", [news_item(rng, i * 1000 + j) for j in range(30)],
+                            title=f"Feed {i}") for i in range(n)]
+
+
+def change(server: FeedServer, n: int) -> None:
+    rng = random.Random(8)
+    for i in rng.sample(range(n), max(1, n // 10)):
+        server.add_item(f"/f{i}", news_item(rng, 10_000_000 + i))
+
+
+def tree_pss(pid: int) -> int:
+    """Sum of PSS (KiB) of a process and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None,
+            cwd: str | None = None) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=cwd)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], tree_pss(proc.pid))
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode not in (0, 1):
+        print(f"    ! {cmd[0]} exited {proc.returncode}: {err.decode()[-300:]}")
+    return {"wall": wall, "cpu": cpu, "mem": peak[0] / 1024}
+
+
+Runner = Callable[[list[str], Path, str], list[str]]
+
+
+def watcher_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
+    cfg = tmp / "watcher.toml"
+    if round_ == "cold":
+        feeds = "".join(f'[[feeds]]\nurl = "{u}"\n' for u in urls)
+        cfg.write_text(f'[watcher]\nstate = "{tmp}/state.db"\nconcurrency = {CONCURRENCY}\n'
+                       f'per_host = {CONCURRENCY}\nbackfill = "0s"\n{feeds}'
+                       '[[profiles]]\nname = "p"\nquery = "S-400"\n'
+                       '[channels.console]\ntype = "console"\n')
+    return [PY, "-m", "watcher", "poll", "-c", str(cfg)]
+
+
+def floor_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
+    return [PY, "-c", FLOOR, " ".join(urls), str(tmp / "floor.json"), round_, str(CONCURRENCY)]
+
+
+def r2e_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
+    cfg, data = tmp / "r2e.cfg", tmp / "r2e.json"
+    if round_ == "cold":
+        cfg.write_text("[DEFAULT]\nto = bench@example.org\n\n" + "".join(
+            f"[feed.f{i}]\nurl = {u}\n\n" for i, u in enumerate(urls)))
+        data.write_text('{"version": 2, "feeds": []}')
+    return [str(R2E), "-c", str(cfg), "-d", str(data), "run", "--no-send"]
+
+
+def newsboat_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
+    if round_ == "cold":
+        (tmp / "urls").write_text("\n".join(urls) + "\n")
+        (tmp / "config").write_text(f"reload-threads {CONCURRENCY}\n")
+    return ["newsboat", "-x", "reload", "-u", str(tmp / "urls"), "-c", str(tmp / "cache.db"),
+            "-C", str(tmp / "config")]
+
+
+R2E = Path(tempfile.gettempdir()) / "watcher-bench-r2e" / "bin" / "r2e"
+
+
+def install_peers() -> dict[str, Runner | str]:
+    peers: dict[str, Runner | str] = {"floor": floor_cmd, "watcher": watcher_cmd}
+    if not R2E.exists():
+        venv = R2E.parent.parent
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "rss2email"],
+                       check=False, capture_output=True)
+    peers["rss2email"] = r2e_cmd if R2E.exists() else "not installable (pip install rss2email)"
+    if shutil.which("newsboat") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "newsboat"], check=False,
+                       capture_output=True)
+    peers["newsboat"] = (newsboat_cmd if shutil.which("newsboat")
+                         else "not installed (apt-get install newsboat)")
+    return peers
+
+
+def run(n: int, peers: dict[str, Runner | str]) -> dict[str, dict[str, dict[str, float]]]:
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, runner in peers.items():
+        if isinstance(runner, str):
+            print(f"  {name}: skipped, {runner}")
+            continue
+        with FeedServer() as server, tempfile.TemporaryDirectory() as tmp:
+            urls = fill(server, n)
+            env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": tmp}
+            results[name] = {}
+            for round_ in ("cold", "warm"):
+                if round_ == "warm":
+                    change(server, n)
+                hits0 = sum(server.hits(f"/f{i}") for i in range(n))
+                n304_0 = _count_304(server)
+                m = measure(runner(urls, Path(tmp), round_), env=env, cwd=tmp)
+                m["requests"] = sum(server.hits(f"/f{i}") for i in range(n)) - hits0
+                m["304"] = _count_304(server) - n304_0
+                results[name][round_] = m
+    return results
+
+
+def _count_304(server: FeedServer) -> int:
+    """Conditional requests whose validators matched the route's current ETag (a 304)."""
+    with server.lock:
+        return sum(1 for r in server.requests if r.if_none_match is not None
+                   and r.if_none_match == server.routes[r.path].etag)
+
+
+def report(n: int, results: dict[str, dict[str, dict[str, float]]]) -> None:
+    floor = results.get("floor", {})
+    print(f"\n{n} feeds x 30 items (~33 KB each), concurrency {CONCURRENCY}")
+    print(f"{'tool':10} {'round':5} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'reqs':>5} "
+          f"{'304s':>5} {'wall/floor':>10} {'cpu/floor':>9}")
+    for name, rounds in results.items():
+        for round_, m in rounds.items():
+            f = floor.get(round_)
+            ratio = f"{m['wall'] / f['wall']:.2f}x" if f else ""
+            cratio = f"{m['cpu'] / f['cpu']:.2f}x" if f else ""
+            print(f"{name:10} {round_:5} {m['wall']:7.2f} {m['cpu']:7.2f} {m['mem']:8.1f} "
+                  f"{m['requests']:5.0f} {m['304']:5.0f} {ratio:>10} {cratio:>9}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--only", nargs="*", help="contenders to run (default: all)")
+    args = parser.parse_args()
+    peers = install_peers()
+    if args.only:
+        peers = {k: v for k, v in peers.items() if k in args.only}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; contenders: "
+          + ", ".join(k + ("" if not isinstance(v, str) else " (skipped)")
+                      for k, v in peers.items()))
+    for n in args.feeds:
+        report(n, run(n, peers))
+
+
+if __name__ == "__main__":
+    main()
