@@ -54,6 +54,7 @@ class WatcherSettings(_Model):
     min_interval: str = "2m"     # bounds of interval = "auto"
     max_interval: str = "6h"
     parse_workers: int = Field(default=0, ge=0, le=64)   # 0: one parser process per core
+    lease: str = "2m"            # how long a daemon's claim on a feed or an alert lasts
 
     @field_validator("interval")
     @classmethod
@@ -63,7 +64,7 @@ class WatcherSettings(_Model):
         return value
 
     @field_validator("backfill", "retention", "story_window", "timeout", "min_interval",
-                     "max_interval")
+                     "max_interval", "lease")
     @classmethod
     def _check_duration(cls, value: str) -> str:
         _duration(value, minimum=0 if value.strip() in {"0", "0s"} else 1)
@@ -110,6 +111,11 @@ class WatcherSettings(_Model):
     @property
     def story_window_seconds(self) -> float:
         return parse_duration(self.story_window)
+
+    @property
+    def lease_seconds(self) -> float:
+        """A claim must outlive the slowest poll (two fetch timeouts plus parsing)."""
+        return max(parse_duration(self.lease), 2 * self.timeout_seconds + 10)
 
     @property
     def timeout_seconds(self) -> float:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from watcher import __version__
 from watcher.config import Config, FeedConfig, load_config
 from watcher.engine import Engine
 from watcher.errors import ConfigError, WatcherError
@@ -31,6 +35,13 @@ log = logging.getLogger("watcher.daemon")
 STOP_GRACE = 3.0      # seconds in-flight polls and deliveries get on SIGTERM
 TICK_STALE = 10.0     # /healthz fails when the scheduler has not ticked for this long
 GAUGES_EVERY = 5.0    # seconds between refreshes of the gauges read from the store
+HEARTBEAT_EVERY = 5.0  # seconds between heartbeats in the store (`watcher status` shows them)
+DIGEST_GAP = 30.0     # daemons firing the same digest within this many seconds send it once
+
+
+def daemon_name() -> str:
+    """A name for this daemon in the store's leases: host, process id and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
 class Daemon:
@@ -41,8 +52,10 @@ class Daemon:
         self.store = store
         self.metrics = metrics or Metrics()
         self.notifier = notifier or Notifier()
-        self.engine = Engine(config, store, metrics=self.metrics)
+        self.owner = daemon_name()
+        self.engine = Engine(config, store, metrics=self.metrics, owner=self.owner)
         self.engine.outbox.clear_errors()
+        self._heartbeat_at = 0.0
         self.last_tick = 0.0
         self._gauges_at = 0.0
         self.started = False
@@ -66,9 +79,17 @@ class Daemon:
             self.metrics.set_pending(self.store.outbox_counts(), list(self.config.channels))
         self.last_tick = now
         self.metrics.last_tick.set(now)
+        if now - self._heartbeat_at >= HEARTBEAT_EVERY:
+            self._heartbeat_at = now
+            self.store.heartbeat(self.owner, now, f"watcher {__version__}, "
+                                 f"{len(self.config.feeds)} feeds")
         feeds = self._feeds()
-        for url in self.store.due_feeds(list(feeds), time.time()):
-            if url not in self.in_flight:
+        room = 2 * self.config.settings.concurrency - len(self.in_flight)
+        if room > 0:
+            claimed = self.store.claim_feeds([u for u in feeds if u not in self.in_flight],
+                                             self.owner, now, self.config.settings.lease_seconds,
+                                             limit=room)
+            for url in claimed:
                 task = asyncio.create_task(self.engine.poll([feeds[url]]))
                 self.in_flight[url] = task
                 task.add_done_callback(self._forget(url))
@@ -78,6 +99,10 @@ class Daemon:
     def _forget(self, url: str) -> Callable[[asyncio.Task[object]], None]:
         def done(_task: asyncio.Task[object]) -> None:
             self.in_flight.pop(url, None)
+            try:
+                self.store.release_feed(url, self.owner)
+            except WatcherError as exc:
+                log.warning("feed lease of %s not released: %s (it expires)", url, exc)
         return done
 
     async def _deliver(self) -> None:
@@ -140,12 +165,17 @@ class Daemon:
             log.warning("status: %s", exc)
 
     async def digest(self, channel: str) -> None:
+        """One digest per slot across every daemon sharing the store."""
+        if not self.store.run_once(f"digest:{channel}", self.owner, time.time(), DIGEST_GAP):
+            return
         try:
             await self.engine.outbox.send_digest(channel)
         except WatcherError as exc:
             log.error("digest for %s: %s", channel, exc, extra={"channel": channel})
 
     async def housekeeping(self) -> None:
+        if not self.store.run_once("housekeeping", self.owner, time.time(), 3000):
+            return
         removed = self.store.prune(time.time() - self.config.settings.retention_seconds)
         if removed:
             log.info("pruned %d item(s) older than %s", removed, self.config.settings.retention)
@@ -177,7 +207,7 @@ class Daemon:
             return
         old = self.engine
         self.config = config
-        self.engine = Engine(config, self.store, metrics=self.metrics)
+        self.engine = Engine(config, self.store, metrics=self.metrics, owner=self.owner)
         self.engine.outbox.clear_errors()
         self._schedule_jobs()
         asyncio.get_running_loop().create_task(self._close_later(old))

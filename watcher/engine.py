@@ -139,7 +139,7 @@ class CountedChannel:
 class Engine:
     def __init__(self, config: Config, store: Store, *,
                  clock: Callable[[], float] = time.time, metrics: Metrics | None = None,
-                 parser: ParserPool | None = None) -> None:
+                 parser: ParserPool | None = None, owner: str = "local") -> None:
         self.config = config
         self.store = store
         self.clock = clock
@@ -155,7 +155,8 @@ class Engine:
         tz = s.tz
         channels = {name: cast(Channel, CountedChannel(build_channel(name, cfg, tz), self.metrics))
                     for name, cfg in config.channels.items()}
-        self.outbox = Outbox(config, store, clock=clock, channels=channels)
+        self.outbox = Outbox(config, store, clock=clock, channels=channels, owner=owner,
+                             lease=s.lease_seconds)
         known = store.feeds()
         self.failures: dict[str, tuple[int, str | None]] = {
             f.url: (f.consecutive_failures, f.error_kind) for f in known if not f.gone}

@@ -194,7 +194,9 @@ class Pipeline:
             story_id=None)
         if not matches:
             return 1, 0
-        return 1, self._story_alerts(feed, item, doc, item_id, title, summary, matches, now)
+        identity = f"url:{canon}" if canon else f"hash:{chash}"
+        return 1, self._story_alerts(feed, item, doc, item_id, title, summary, matches, now,
+                                     identity)
 
     def _too_old(self, published: float | None, now: float, first_sight: bool) -> bool:
         """Items older than the backfill on a first poll, or than the retention, are silent."""
@@ -203,7 +205,13 @@ class Pipeline:
         return published is not None and published < now - self.settings.retention_seconds
 
     def _story_alerts(self, feed: FeedConfig, item: Item, doc: Document, item_id: int, title: str,
-                      summary: str, matches: list[Match], now: float) -> int:
+                      summary: str, matches: list[Match], now: float, identity: str) -> int:
+        """Queue a new story's alerts, or join a recent story (thread replies).
+
+        A new alert's dedupe key is the item's canonical URL (or content hash), so daemons
+        sharing a store that meet the same article at once queue it once: the store's unique
+        (channel, dedupe_key) constraint decides, not timing.
+        """
         sig = story_signature(title, summary)
         recent = [(sid, StorySignature.loads(s)) for sid, s in
                   self.store.recent_stories(now - self.settings.story_window_seconds)]
@@ -223,7 +231,7 @@ class Pipeline:
         for route in routes:
             alert = self._alert(route.channel, "new", list(route.matches), item, doc, title,
                                 story_id)
-            queued += self._queue(alert, f"story:{story_id}", item_id, route.urgent, now)
+            queued += self._queue(alert, f"new:{identity}", item_id, route.urgent, now)
         return queued
 
     def _edited(self, feed: FeedConfig, item: Item, doc: Document, existing: StoredItem, title: str,

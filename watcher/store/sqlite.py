@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ class SQLiteStore(SharingStore):
                     os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             self.db.row_factory = _dict_row
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._set_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate(target_version)
@@ -59,6 +60,20 @@ class SQLiteStore(SharingStore):
             raise StoreError(f"state store {path}: {exc}") from exc
 
     # -- plumbing -------------------------------------------------------------------------
+    def _set_wal(self, patience: float = 30.0) -> None:
+        """Switch to WAL. Several processes opening a new file at once make this fail with
+        "database is locked" at once (the busy timeout does not cover it): retry a while."""
+        deadline, delay = time.monotonic() + patience, 0.005
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
     def _migrate(self, target: int | None) -> None:
         """Apply each missing migration in its own transaction, recorded in schema_migrations.
         The check runs inside the write lock, so concurrent openers apply each one once."""
