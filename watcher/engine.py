@@ -10,9 +10,11 @@ alerts to the `[watcher] health` channels, and the network-down check runs).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +46,20 @@ def parse_document(body: bytes, headers: dict[str, str], url: str,
     return parse_feed(body, headers=headers, url=url, feed_name=feed_name)
 
 
+def die_with_parent() -> None:
+    """In a worker: SIGKILL me when the process that started me dies (Linux prctl)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class ParserPool:
     """feedparser in worker processes; a crashed worker fails one parse, not the daemon."""
 
@@ -56,10 +72,11 @@ class ParserPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: workers never inherit the daemon's threads or locks.
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["watcher.parse"])
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            # spawn: workers never inherit the daemon's threads or locks, and are its direct
+            # children, so they can ask the kernel to kill them when it dies (even by SIGKILL).
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                             initializer=die_with_parent)
         return self._pool
 
     async def __call__(self, body: bytes, headers: dict[str, str], url: str,

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from watcher.errors import StoreError
 from watcher.store.base import OutboxRow, dsn_secrets, redact_dsn
 from watcher.store.schema import migrations
-from watcher.store.sharing import _FREE, SharingStore
+from watcher.store.sharing import LEASE_FREE, SharingStore
 from watcher.store.sql import outbox_from_row
 
 MIGRATION_LOCK = 0x77617463686572  # "watcher": pg_advisory_xact_lock key for migrating
@@ -153,7 +153,7 @@ class PostgresStore(SharingStore):
                        " ON CONFLICT (url) DO NOTHING", (wanted,))
             rows = self._rows(
                 "WITH c AS (SELECT url FROM feeds WHERE url = ANY(?) AND NOT gone"
-                f" AND next_poll_at <= ? AND {_FREE} ORDER BY next_poll_at, url LIMIT ?"
+                f" AND next_poll_at <= ? AND {LEASE_FREE} ORDER BY next_poll_at, url LIMIT ?"
                 " FOR UPDATE SKIP LOCKED)"
                 " UPDATE feeds f SET lease_owner = ?, lease_until = ? FROM c WHERE f.url = c.url"
                 " RETURNING f.url, f.next_poll_at",
@@ -167,7 +167,7 @@ class PostgresStore(SharingStore):
         oldest first. Concurrent callers never get the same alert."""
         rows = self._rows(
             "WITH c AS (SELECT id FROM alerts WHERE status = 'pending' AND channel = ?"
-            f" AND not_before <= ? AND {_FREE} ORDER BY id FOR UPDATE SKIP LOCKED)"
+            f" AND not_before <= ? AND {LEASE_FREE} ORDER BY id FOR UPDATE SKIP LOCKED)"
             " UPDATE alerts a SET lease_owner = ?, lease_until = ? FROM c WHERE a.id = c.id"
             " RETURNING a.*", (channel, now, owner, now, owner, now + lease))
         return sorted((outbox_from_row(r) for r in rows), key=lambda r: r.id)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from watcher.store.base import OutboxRow
 from watcher.store.sql import SQLStore
 
-_FREE = "(lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)"
+LEASE_FREE = "(lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)"
 
 
 class SharingStore(SQLStore):
@@ -46,7 +46,7 @@ class SharingStore(SQLStore):
         with self.transaction():
             self._add_unknown_feeds(urls)
             rows = self._rows(f"SELECT url FROM feeds WHERE NOT gone AND next_poll_at <= ?"
-                              f" AND {_FREE} ORDER BY next_poll_at, url", (now, owner, now))
+                              f" AND {LEASE_FREE} ORDER BY next_poll_at, url", (now, owner, now))
             chosen = [r["url"] for r in rows if r["url"] in wanted][:max(limit, 0)]
             for url in chosen:
                 self._exec("UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE url = ?",
@@ -70,7 +70,7 @@ class SharingStore(SQLStore):
         oldest first."""
         with self.transaction():
             rows = self._outbox(f"status = 'pending' AND channel = ? AND not_before <= ?"
-                                f" AND {_FREE} ORDER BY id", (channel, now, owner, now))
+                                f" AND {LEASE_FREE} ORDER BY id", (channel, now, owner, now))
             for row in rows:
                 self._exec("UPDATE alerts SET lease_owner = ?, lease_until = ? WHERE id = ?",
                            (owner, now + lease, row.id))
