@@ -64,9 +64,10 @@ class Run:
 class Watcher:
     """Runs the real `watcher` command against a config in a temporary directory."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, state: str | None = None) -> None:
         self.tmp = tmp
         self.config = tmp / "watcher.toml"
+        self.state = state or str(tmp / "state.db")   # an SQLite path or a postgresql:// DSN
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("SLACK_", "SMTP_", "WATCHER_"))}
         self.env["PYTHONPATH"] = str(REPO)
@@ -93,6 +94,21 @@ class Watcher:
 @pytest.fixture
 def watcher(tmp_path: Path) -> Watcher:
     return Watcher(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_watcher(request: pytest.FixtureRequest, tmp_path: Path) -> Watcher:
+    """A Watcher on each state store in turn: the pipeline suites run against both.
+
+    A module opts in with `watcher = any_store_watcher`-style override:
+        @pytest.fixture
+        def watcher(any_store_watcher): return any_store_watcher
+    """
+    if request.param == "sqlite":
+        return Watcher(tmp_path)
+    from tests.servers.postgres import shared_server
+
+    return Watcher(tmp_path, shared_server().create_database())
 
 
 class Daemon:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer, render_feed
 from tests.servers.slack import SlackServer
@@ -21,6 +23,12 @@ ITEMS = [
 ]
 
 
+@pytest.fixture
+def watcher(any_store_watcher: Watcher) -> Watcher:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store_watcher
+
+
 def config(watcher: Watcher, feeds: list[str], slack: SlackServer | None = None,
            smtp: SmtpServer | None = None) -> None:
     feed_lines = "\n".join(f'[[feeds]]\nurl = "{u}"\n' for u in feeds)
@@ -34,7 +42,7 @@ def config(watcher: Watcher, feeds: list[str], slack: SlackServer | None = None,
                      f'smtp_port = {smtp.port}\nsecurity = "none"\n')
     watcher.write(f"""
 [watcher]
-state = "{watcher.tmp / 'state.db'}"
+state = "{watcher.state}"
 [aliases]
 s400 = ["S-400", "Triumf", "SA-21"]
 {feed_lines}

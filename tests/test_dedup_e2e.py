@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
@@ -15,6 +17,12 @@ WIRE = ("Turkey is ready to buy a second batch of Russian S-400 air defence syst
         "that no country could dictate what weapons Ankara buys.")
 
 
+@pytest.fixture
+def watcher(any_store_watcher: Watcher) -> Watcher:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store_watcher
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -24,7 +32,7 @@ def config(watcher: Watcher, feeds: list[str], slack: SlackServer, *,
     feed_lines = "\n".join(f'[[feeds]]\nurl = "{u}"\n' for u in feeds)
     watcher.write(f"""
 [watcher]
-state = "{watcher.tmp / 'state.db'}"
+state = "{watcher.state}"
 interval = "1s"
 
 {feed_lines}

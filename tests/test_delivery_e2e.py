@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.conftest import Daemon, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
@@ -15,6 +17,12 @@ from tests.servers.smtp import SmtpServer
 
 TOKEN = "xoxb-test-token"
 TZ = "Europe/Istanbul"
+
+
+@pytest.fixture
+def watcher(any_store_watcher: Watcher) -> Watcher:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store_watcher
 
 
 def now() -> datetime:
@@ -78,7 +86,7 @@ security = "none"
 def write(watcher: Watcher, feed: str, channels: str, profiles: str = "") -> None:
     watcher.write(f"""
 [watcher]
-state = "{watcher.tmp / 'state.db'}"
+state = "{watcher.state}"
 interval = "1s"
 timezone = "{TZ}"
 

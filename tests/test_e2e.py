@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import REPO, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
@@ -30,6 +32,12 @@ SEED = {
 SEED_PROFILES = {"S-400", "TF-X engine", "Turkey submarines"}
 
 
+@pytest.fixture
+def watcher(any_store_watcher: Watcher) -> Watcher:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store_watcher
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -46,7 +54,7 @@ def toml_value(value: Any) -> str:
 def seed_config(watcher: Watcher, feeds: list[str], *, slack: SlackServer | None = None,
                 smtp: SmtpServer | None = None, extra: str = "") -> Path:
     """A config with the default config's aliases and seed profiles, pointed at local servers."""
-    lines = ["[watcher]", f'state = "{watcher.tmp / "state.db"}"', 'interval = "1s"',
+    lines = ["[watcher]", f'state = "{watcher.state}"', 'interval = "1s"',
              'timezone = "Europe/Istanbul"', "", "[aliases]"]
     lines += [f"{json.dumps(k)} = {toml_value(v)}" for k, v in DEFAULT["aliases"].items()]
     for url in feeds:

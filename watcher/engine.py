@@ -26,7 +26,7 @@ from watcher import health
 from watcher.config import Config, FeedConfig
 from watcher.deliver.channels import Channel, build_channel
 from watcher.deliver.outbox import Outbox
-from watcher.errors import DeliveryError, ParseError
+from watcher.errors import DeliveryError, ParseError, WatcherError
 from watcher.fetch import Fetcher
 from watcher.metrics import Metrics
 from watcher.models import Alert, Match, ParsedFeed, Snippet
@@ -188,6 +188,9 @@ class Engine:
         async def one(feed: FeedConfig) -> PollOutcome:
             try:
                 return await self.pipeline.poll(feed, self.clock())
+            except WatcherError as exc:  # the store failed (disk full, database down): one line
+                log.error("feed %s: not recorded: %s", feed.label, exc, extra={"feed": feed.label})
+                return PollOutcome(feed.label, False, "error", error=str(exc))
             except Exception as exc:  # one feed's bug must not stop the others
                 log.exception("feed %s: unexpected error", feed.label, extra={"feed": feed.label})
                 return PollOutcome(feed.label, False, "error", error=f"internal error: {exc}")

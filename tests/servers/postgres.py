@@ -43,6 +43,39 @@ def find_bin() -> Path | None:
     return None
 
 
+PREFIX = "watcher-pg-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(bindir: Path) -> None:
+    """Stop and remove the servers of earlier test runs that were killed before their
+    cleanup ran (their owner.pid names a process that is gone)."""
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours, or still being set up
+        if _alive(owner):
+            continue
+        orphan = PostgresServer(bindir, root, 0)
+        if (orphan.data / "postmaster.pid").exists():
+            orphan.running = True
+            try:
+                orphan.stop()
+            except (RuntimeError, subprocess.SubprocessError):
+                pass
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,7 +115,9 @@ class PostgresServer:
 
     @classmethod
     def start(cls, bindir: Path) -> PostgresServer:
-        root = Path(tempfile.mkdtemp(prefix="watcher-pg-"))
+        reap_orphans(bindir)
+        root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (root / "owner.pid").write_text(str(os.getpid()))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
         server = cls(bindir, root, _free_port())

@@ -1,0 +1,204 @@
+"""Crash safety: SIGKILL at each crash point (watcher/faults.py), then a normal run.
+
+After the crash and the recovery run, every matching item has reached Slack, no
+message is repeated except (only for after_send) the one in flight when the process
+died, and the store passes `PRAGMA integrity_check`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Watcher
+from tests.servers.feeds import FeedServer
+from tests.servers.slack import SlackServer
+
+TOKEN = "xoxb-test-token"  # the slack_server fixture's
+STORIES = ["Submarine Alpha-7 launched at Golcuk yard", "Frigate Kilo-3 submarine hunter trials"]
+MARKS = ["Alpha-7", "Kilo-3"]
+
+
+def items() -> list[dict[str, object]]:
+    return [{"title": title, "summary": f"{title}. Officials confirmed the news.",
+             "link": f"https://crash.example/{n}", "guid": f"c{n}",
+             "published": datetime.now(UTC)} for n, title in enumerate(STORIES)]
+
+
+def write_config(watcher: Watcher, url: str, slack: SlackServer, extra: str = "") -> None:
+    watcher.write(f"""
+        [watcher]
+        state = "{watcher.tmp / "state.db"}"
+        interval = "1s"
+        timezone = "UTC"
+
+        [[feeds]]
+        url = "{url}"
+
+        [[profiles]]
+        name = "subs"
+        query = "submarine"
+
+        [channels.slack]
+        type = "slack"
+        token = "{TOKEN}"
+        channel = "#crash"
+        api_url = "{slack.api_url}"
+        {extra}
+        """)
+
+
+def crash_run(watcher: Watcher, *args: str, timeout: float = 60) -> int:
+    """Run `watcher ARGS` in its own session until it exits; then kill what it left behind.
+
+    Killing the whole process group after the crash is what systemd does to a unit's
+    cgroup; see test_a_killed_poll_leaves_no_processes_behind for why it is needed.
+    """
+    with open(watcher.tmp / "crash.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "watcher", *args, "-c",
+                                 str(watcher.config)], stdout=log, stderr=log, env=watcher.env,
+                                cwd=watcher.tmp, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout)
+        finally:
+            kill_group(proc.pid)
+            proc.wait()
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def group_members(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def integrity(watcher: Watcher) -> str:
+    conn = sqlite3.connect(watcher.tmp / "state.db")
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def delivered(slack: SlackServer) -> Counter[str]:
+    """How many messages mention each story (in their text or blocks)."""
+    return Counter(m for msg in slack.messages for m in MARKS if m in json.dumps(msg))
+
+
+@pytest.mark.parametrize("point", ["after_fetch", "mid_transaction", "before_send",
+                                   "after_send", "after_send:2"])
+def test_poll_killed_at_a_crash_point_loses_nothing(
+        point: str, watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
+    url = feed_server.add_feed("/crash", items())
+    write_config(watcher, url, slack_server)
+    watcher.env["WATCHER_CRASH_AT"] = point
+
+    assert crash_run(watcher, "poll") == -signal.SIGKILL
+    assert integrity(watcher) == "ok"
+    before = len(slack_server.messages)
+
+    del watcher.env["WATCHER_CRASH_AT"]
+    watcher("poll", check=True)
+    watcher("poll", check=True)   # and nothing more the time after
+
+    counts = delivered(slack_server)
+    assert set(counts) == set(MARKS), counts
+    repeated = [m for m, n in counts.items() if n > 1]
+    if point.startswith("after_send"):
+        assert len(repeated) <= 1 and all(counts[m] == 2 for m in repeated), counts
+        assert before >= 1
+    else:
+        assert repeated == [], counts
+    assert integrity(watcher) == "ok"
+
+
+def crash_during_digest(watcher: Watcher, feed_server: FeedServer,
+                        slack_server: SlackServer) -> None:
+    """Queue the alerts for a digest whose slot has passed; kill `watcher run` sending it."""
+    url = feed_server.add_feed("/crash", items())
+    write_config(watcher, url, slack_server, extra='mode = "digest"\n        digest = ["03:00"]')
+    watcher("poll", check=True)              # queues the alerts; poll sends no digest
+    slot = datetime.now(UTC) + timedelta(seconds=1)
+    write_config(watcher, url, slack_server, extra=f"""mode = "digest"
+        digest = ["{slot:%H:%M:%S}"]""")
+    deadline = time.monotonic() + 10
+    while datetime.now(UTC) <= slot + timedelta(seconds=0.2):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)                     # the digest slot must have passed
+    watcher.env["WATCHER_CRASH_AT"] = "during_digest"
+    assert crash_run(watcher, "run", timeout=20) == -signal.SIGKILL
+    del watcher.env["WATCHER_CRASH_AT"]
+    assert slack_server.messages == []
+    assert integrity(watcher) == "ok"
+
+
+def test_daemon_killed_during_a_digest_keeps_every_alert(
+        watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
+    crash_during_digest(watcher, feed_server, slack_server)
+    status = json.loads(watcher("status", "--json", check=True).out)
+    assert [(c["channel"], c["pending"]) for c in status["channels"]] == [("slack", 2)]
+
+
+@pytest.mark.xfail(strict=True, reason="daemon.py: the crashed daemon's run_once('digest:slack') "
+                   "claim (DIGEST_GAP 30s) makes a daemon restarted within 30s skip the missed "
+                   "digest, and missed digests are only checked at start: the alerts wait for "
+                   "the next slot (up to a day)")
+def test_daemon_killed_during_a_digest_sends_it_once_after_restart(
+        watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
+    crash_during_digest(watcher, feed_server, slack_server)
+    proc = watcher.popen("run")
+    try:
+        slack_server.wait_for(1, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert len(slack_server.messages) == 1
+    assert all(count == 1 for count in delivered(slack_server).values())
+    assert set(delivered(slack_server)) == set(MARKS)
+    assert integrity(watcher) == "ok"
+
+
+def test_a_killed_poll_leaves_no_processes_behind(
+        watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
+    url = feed_server.add_feed("/crash", items())
+    write_config(watcher, url, slack_server)
+    watcher.env["WATCHER_CRASH_AT"] = "mid_transaction"
+    proc = subprocess.Popen([sys.executable, "-m", "watcher", "poll", "-c", str(watcher.config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=watcher.env, cwd=watcher.tmp, start_new_session=True)
+    try:
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        deadline = time.monotonic() + 5
+        while group_members(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert group_members(proc.pid) == []
+    finally:
+        kill_group(proc.pid)

@@ -1,0 +1,393 @@
+"""The state-store contract, run against both engines (SQLite and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
+from watcher.errors import StoreError
+from watcher.models import Alert, Snippet
+from watcher.store import FeedState, SQLiteStore, Store, is_postgres, open_store
+from watcher.store.postgres import PostgresStore
+from watcher.store.schema import migrations
+
+T = 1_700_000_000.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def dsn(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")  # type: ignore[operator]
+    return str(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+def store(dsn: str) -> Iterator[Store]:
+    s = open_store(dsn)
+    yield s
+    s.close()
+
+
+def open_at(dsn: str, version: int) -> Store:
+    if is_postgres(dsn):
+        return PostgresStore(dsn, target_version=version)
+    return SQLiteStore(dsn, target_version=version)
+
+
+def alert(channel: str = "slack", title: str = "Frigate sails", *, kind: str = "new",
+          profiles: tuple[str, ...] = ("navy",), story_id: int | None = None) -> Alert:
+    return Alert(id=0, channel=channel, kind=kind, profiles=profiles, title=title,
+                 link="https://example.org/a", feed="Example",
+                 published=datetime.fromtimestamp(T - 60, UTC),
+                 snippet=Snippet("a frigate sails", ((2, 9),)), terms=("frigate",),
+                 story_id=story_id)
+
+
+def queue(s: Store, a: Alert, key: str, *, now: float = T, not_before: float | None = None,
+          item_id: int | None = None) -> int:
+    alert_id = s.add_alert(a, dedupe_key=key, item_id=item_id, urgent=False, now=now,
+                           not_before=not_before)
+    assert alert_id is not None
+    return alert_id
+
+
+def add_item(s: Store, key: str, *, feed: str = "https://f.example/rss", seen: float = T,
+             canonical: str | None = None, chash: str | None = None) -> int:
+    return s.insert_item(feed_url=feed, key=key, canonical_url=canonical,
+                         content_hash=chash or f"hash-{key}", feed_name="F", title=f"title {key}",
+                         link=f"https://f.example/{key}", summary="s", content="c", author="a",
+                         categories=["x", "ü"], published_at=T - 5, seen_at=seen,
+                         matched=["navy"], story_id=None)
+
+
+# -- migrations -----------------------------------------------------------------------------
+def test_a_new_store_is_at_the_latest_version(store: Store, dsn: str) -> None:
+    engine = "postgres" if is_postgres(dsn) else "sqlite"
+    assert store.schema_version == migrations(engine)[-1].version >= 2
+
+
+def test_a_version_1_store_upgrades_in_place_and_keeps_its_rows(dsn: str) -> None:
+    old = open_at(dsn, 1)
+    assert old.schema_version == 1
+    with old.transaction():
+        item_id = add_item(old, "k1")
+        alert_id = old.add_alert(alert(), dedupe_key="story:1", item_id=item_id, urgent=True,
+                                 now=T)
+        old.set_meta("digest:slack", "123.5")
+    old.close()
+
+    new = open_store(dsn)
+    try:
+        assert new.schema_version == 2
+        stored = new.item("https://f.example/rss", "k1")
+        assert stored is not None and stored.id == item_id
+        [row] = new.pending("slack")
+        assert row.id == alert_id and row.urgent and row.alert.title == "Frigate sails"
+        assert new.get_meta("digest:slack") == "123.5"
+        assert [r.id for r in new.claim_alerts("slack", "d1", T, 60)] == [alert_id]  # v2 works
+    finally:
+        new.close()
+
+
+def test_reopening_applies_nothing_twice(dsn: str) -> None:
+    for _ in range(3):
+        s = open_store(dsn)
+        assert s.schema_version == 2
+        s.close()
+
+
+# -- feeds ----------------------------------------------------------------------------------
+def test_feed_state_round_trips_and_saving_again_replaces_it(store: Store) -> None:
+    state = FeedState(url="https://f.example/rss", current_url="https://g.example/rss",
+                      title="F", etag='"e"', last_modified="Tue", body_hash="h",
+                      first_polled_at=T, last_poll_at=T + 1.25, last_success_at=T + 1.25,
+                      last_status="ok", last_error=None, error_kind=None,
+                      consecutive_failures=2, next_poll_at=T + 600.5, items_total=7,
+                      last_new_item_at=T, gone=True, health_reported=True)
+    store.save_feed(state)
+    assert store.feed(state.url) == state
+    changed = replace(state, gone=False, consecutive_failures=0, last_error="x")
+    store.save_feed(changed)
+    assert store.feed(state.url) == changed
+    store.save_feed(FeedState(url="https://a.example/rss"))
+    assert [f.url for f in store.feeds()] == ["https://a.example/rss", state.url]
+    assert store.feed("https://nowhere.example/") is None
+
+
+def test_due_feeds_are_unknown_or_past_their_time_and_not_gone(store: Store) -> None:
+    store.save_feed(FeedState(url="u-due", next_poll_at=T - 1))
+    store.save_feed(FeedState(url="u-later", next_poll_at=T + 1))
+    store.save_feed(FeedState(url="u-gone", next_poll_at=T - 1, gone=True))
+    urls = ["u-due", "u-later", "u-gone", "u-new"]
+    assert store.due_feeds(urls, T) == ["u-due", "u-new"]
+
+
+# -- items and stories ----------------------------------------------------------------------
+def test_items_are_found_by_key_canonical_url_or_content(store: Store) -> None:
+    a = add_item(store, "k1", canonical="https://x.example/story", chash="H1")
+    b = add_item(store, "k2", feed="https://other.example/rss", chash="H2")
+    assert a != b
+    found = store.item("https://f.example/rss", "k1")
+    assert found is not None and (found.id, found.matched, found.story_id) == (a, ("navy",), None)
+    by_url = store.known_elsewhere("https://x.example/story", "nothing")
+    assert by_url is not None and by_url.id == a
+    by_hash = store.known_elsewhere(None, "H2")
+    assert by_hash is not None and by_hash.id == b
+    assert store.known_elsewhere("https://y.example/", "H3") is None
+
+
+def test_item_updates_and_items_since(store: Store) -> None:
+    a = add_item(store, "k1", seen=T)
+    b = add_item(store, "k2", seen=T + 10)
+    store.update_item(a, content_hash="new", title="new title", summary="s2", content="c2",
+                      matched=["navy", "army"], story_id=None)
+    got = store.item("https://f.example/rss", "k1")
+    assert got is not None and (got.title, got.content_hash, got.matched) == (
+        "new title", "new", ("navy", "army"))
+    rows = store.items_since(T)
+    assert [r["id"] for r in rows] == [b, a]
+    assert rows[1]["categories"] == '["x", "ü"]' and rows[1]["summary"] == "s2"
+    assert [r["id"] for r in store.items_since(T + 5)] == [b]
+
+
+def test_stories_link_items(store: Store) -> None:
+    a = add_item(store, "k1", seen=T)
+    b = add_item(store, "k2", seen=T + 1)
+    story = store.insert_story("sig-a", a, T)
+    store.update_item_story(a, story, "sig-a")
+    store.update_item_story(b, story, "sig-b")
+    store.set_story_item(story, b)
+    assert store.recent_stories(T) == [(story, "sig-a"), (story, "sig-b")]
+    assert store.recent_stories(T + 1) == [(story, "sig-b")]
+    got = store.item("https://f.example/rss", "k2")
+    assert got is not None and got.story_id == story
+
+
+# -- outbox ---------------------------------------------------------------------------------
+def test_one_alert_per_channel_and_dedupe_key(store: Store) -> None:
+    first = store.add_alert(alert("slack"), dedupe_key="story:1", item_id=None, urgent=False,
+                            now=T)
+    assert first is not None
+    assert store.add_alert(alert("slack", "other title"), dedupe_key="story:1", item_id=None,
+                           urgent=True, now=T + 1) is None
+    assert store.add_alert(alert("email"), dedupe_key="story:1", item_id=None, urgent=False,
+                           now=T) is not None
+    [row] = store.pending("slack")
+    assert row.id == first and row.alert.title == "Frigate sails" and not row.urgent
+    assert row.alert == replace(alert("slack"), id=first)
+
+
+def test_pending_retry_and_sent(store: Store) -> None:
+    ids = [queue(store, alert(story_id=7), f"k{i}", now=T + i) for i in range(3)]
+    assert [r.id for r in store.pending("slack")] == ids
+    store.mark_retry([ids[0]], T + 100, "503 from Slack")
+    assert [r.id for r in store.pending("slack", T + 50)] == ids[1:]
+    assert store.next_due("slack", T + 50) == T + 100
+    assert store.next_due("slack", T + 100) is None
+    [retried] = [r for r in store.pending("slack") if r.id == ids[0]]
+    assert (retried.attempts, retried.last_error) == (1, "503 from Slack")
+    store.retry_now(T + 60)
+    assert [r.id for r in store.pending("slack", T + 60)] == ids
+    store.mark_sent(ids[:2], T + 61, sent_as="alert", remote_id="1700.01")
+    assert [r.id for r in store.pending("slack")] == [ids[2]]
+    assert store.story_remote_id(7, "slack") == "1700.01"
+    assert store.story_remote_id(7, "email") is None
+    assert store.story_channels(7) == ["slack"]
+    assert store.outbox_counts() == {"slack": {"sent": 2, "pending": 1}}
+
+
+def test_hits_are_new_and_update_alerts_newest_first(store: Store) -> None:
+    a = store.add_alert(alert(profiles=("navy",)), dedupe_key="a", item_id=None, urgent=False,
+                        now=T)
+    b = store.add_alert(alert(profiles=("army", "navy"), kind="update"), dedupe_key="b",
+                        item_id=None, urgent=False, now=T + 1)
+    store.add_alert(alert(kind="also"), dedupe_key="c", item_id=None, urgent=False, now=T + 2)
+    assert [h.id for h in store.hits(T)] == [b, a]
+    assert [h.id for h in store.hits(T, "army")] == [b]
+    assert [h.id for h in store.hits(T + 1)] == [b]
+
+
+def test_channel_errors_and_meta(store: Store) -> None:
+    store.set_channel_error("slack", "invalid_auth", T)
+    store.set_channel_error("email", None, T)
+    assert store.channel_errors() == {"slack": "invalid_auth"}
+    store.set_channel_error("slack", None, T + 1)
+    assert store.channel_errors() == {}
+    assert store.get_meta("k") is None
+    store.set_meta("k", "1")
+    store.set_meta("k", "2")
+    assert store.get_meta("k") == "2"
+
+
+def test_prune_forgets_old_rows_but_keeps_pending_alerts(store: Store) -> None:
+    old = add_item(store, "old", seen=T - 1000)
+    add_item(store, "new", seen=T)
+    store.insert_story("s", old, T - 1000)
+    sent = store.add_alert(alert(), dedupe_key="a", item_id=old, urgent=False, now=T - 1000)
+    store.add_alert(alert(), dedupe_key="b", item_id=old, urgent=False, now=T - 1000)
+    assert sent is not None
+    store.mark_sent([sent], T - 999, sent_as="alert")
+    assert store.prune(T - 10) == 1
+    assert store.item("https://f.example/rss", "old") is None
+    assert store.item("https://f.example/rss", "new") is not None
+    assert store.outbox_counts() == {"slack": {"pending": 1}}
+
+
+# -- transactions ---------------------------------------------------------------------------
+def test_a_failed_transaction_leaves_nothing(store: Store, dsn: str) -> None:
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            add_item(store, "k1")
+            with store.transaction():  # nested: joins the outer one
+                store.set_meta("m", "1")
+            raise RuntimeError("boom")
+    assert store.item("https://f.example/rss", "k1") is None and store.get_meta("m") is None
+    with store.transaction():
+        add_item(store, "k2")
+    other = open_store(dsn)  # committed: visible from another connection
+    try:
+        assert other.item("https://f.example/rss", "k2") is not None
+    finally:
+        other.close()
+
+
+def test_a_snapshot_changes_nothing(store: Store, dsn: str) -> None:
+    store.set_meta("m", "before")
+    snap = store.snapshot()
+    with snap.transaction():
+        snap.set_meta("m", "during")
+        add_item(snap, "k1")
+    assert snap.get_meta("m") == "during"
+    snap.close()
+    assert store.get_meta("m") == "before"
+    assert store.item("https://f.example/rss", "k1") is None
+
+
+def test_a_store_error_is_one_line(store: Store) -> None:
+    add_item(store, "k1")
+    with pytest.raises(StoreError) as info:
+        add_item(store, "k1")  # (feed_url, item_key) is unique
+    assert "\n" not in str(info.value) and "state store" in str(info.value)
+    add_item(store, "k2")  # the store still works after the error
+
+
+# -- work sharing ---------------------------------------------------------------------------
+def test_claimed_feeds_are_not_claimed_again_until_released_or_expired(store: Store) -> None:
+    store.save_feed(FeedState(url="u1", next_poll_at=T - 5))
+    store.save_feed(FeedState(url="u2", next_poll_at=T + 50))
+    store.save_feed(FeedState(url="u3", next_poll_at=T - 1, gone=True))
+    urls = ["u1", "u2", "u3", "u4"]
+    assert store.claim_feeds(urls, "a", T, lease=30) == ["u4", "u1"]  # unknown u4 is due at 0
+    assert store.claim_feeds(urls, "b", T + 1, lease=30) == []
+    assert store.claim_feeds(urls, "a", T + 1, lease=30) == ["u4", "u1"]  # already ours
+    assert store.feed_leases() == {"u1": ("a", T + 31), "u4": ("a", T + 31)}
+    store.release_feed("u1", "b")  # not b's: nothing happens
+    store.release_feed("u1", "a")
+    assert store.claim_feeds(urls, "b", T + 2, lease=30) == ["u1"]
+    assert store.claim_feeds(urls, "c", T + 31, lease=30) == ["u4"]  # a's lease ran out
+    assert store.feed_leases() == {"u1": ("b", T + 32), "u4": ("c", T + 61)}
+
+
+def test_claim_feeds_honours_the_limit_soonest_first(store: Store) -> None:
+    for i in range(5):
+        store.save_feed(FeedState(url=f"u{i}", next_poll_at=T - i))
+    urls = [f"u{i}" for i in range(5)] + ["not-configured-elsewhere"]
+    assert store.claim_feeds(urls[:5], "a", T, lease=10, limit=2) == ["u4", "u3"]
+    assert store.claim_feeds(urls[:5], "b", T, lease=10, limit=10) == ["u2", "u1", "u0"]
+    assert store.claim_feeds([], "b", T, lease=10) == []
+
+
+def test_saving_a_polled_feed_ends_its_lease(store: Store) -> None:
+    assert store.claim_feeds(["u1"], "a", T, lease=30) == ["u1"]
+    state = store.feed("u1")
+    assert state is not None
+    store.save_feed(replace(state, next_poll_at=T + 600, last_poll_at=T))
+    assert store.feed_leases() == {}
+    assert store.claim_feeds(["u1"], "b", T + 1, lease=30) == []  # not due
+    assert store.claim_feeds(["u1"], "b", T + 600, lease=30) == ["u1"]
+
+
+def test_claimed_alerts_go_to_one_owner(store: Store) -> None:
+    ids = [queue(store, alert(), f"k{i}", not_before=T + (100 if i == 3 else 0))
+           for i in range(4)]
+    store.add_alert(alert("email"), dedupe_key="k0", item_id=None, urgent=False, now=T)
+    assert [r.id for r in store.claim_alerts("slack", "a", T, 30)] == ids[:3]
+    assert store.claim_alerts("slack", "b", T + 1, 30) == []
+    store.release_alerts([ids[0]], "b")  # not b's
+    store.release_alerts([ids[0]], "a")
+    assert [r.id for r in store.claim_alerts("slack", "b", T + 1, 30)] == [ids[0]]
+    store.mark_retry([ids[1]], T + 5, "timeout")  # recording the attempt ends a's lease
+    store.mark_sent([ids[2]], T + 2, sent_as="alert")
+    claimed = store.claim_alerts("slack", "c", T + 10, 30)
+    assert [r.id for r in claimed] == [ids[1]] and claimed[0].attempts == 1
+    assert [r.id for r in store.claim_alerts("slack", "d", T + 35, 99)] == [ids[0]]  # b lost it
+    assert [r.id for r in store.claim_alerts("slack", "e", T + 100, 30)] == [ids[1], ids[3]]
+
+
+def test_run_once_lets_one_daemon_run_a_job_per_period(store: Store) -> None:
+    assert store.run_once("digest:slack", "a", T, 3600)
+    assert not store.run_once("digest:slack", "b", T + 10, 3600)
+    assert not store.run_once("digest:slack", "a", T + 3599, 3600)
+    assert store.run_once("housekeeping", "b", T + 10, 3600)  # jobs are separate
+    assert store.run_once("digest:slack", "b", T + 3600, 3600)
+    assert not store.run_once("digest:slack", "a", T + 3601, 3600)
+
+
+def test_heartbeats_list_daemons_and_the_feeds_they_hold(store: Store) -> None:
+    store.heartbeat("host1:1", T, "v0.1")
+    store.heartbeat("host2:2", T + 1)
+    store.claim_feeds(["u1", "u2"], "host1:1", T, 30)
+    store.heartbeat("host1:1", T + 5, "v0.1 busy")
+    assert store.daemons() == [
+        {"owner": "host1:1", "info": "v0.1 busy", "started_at": T, "last_heartbeat": T + 5,
+         "feeds": 2},
+        {"owner": "host2:2", "info": "", "started_at": T + 1, "last_heartbeat": T + 1,
+         "feeds": 0}]
+
+
+# -- engine specifics -----------------------------------------------------------------------
+def test_sqlite_store_on_an_unusable_path_is_a_store_error(tmp_path: object) -> None:
+    with pytest.raises(StoreError, match="state store"):
+        open_store(str(tmp_path))  # a directory
+
+
+def test_a_postgres_error_never_shows_the_password(request: pytest.FixtureRequest) -> None:
+    port = request.getfixturevalue("pg_server").port
+    for dsn in (f"postgresql://postgres:hunter22@127.0.0.1:{port}/no_such_db",
+                "postgresql://u:hunter22@127.0.0.1:1/db",
+                "postgresql://u:hunter 22@127.0.0.1:1/db"):
+        with pytest.raises(StoreError) as info:
+            open_store(dsn)
+        message = str(info.value)
+        assert "hunter" not in message and "\n" not in message, message
+        assert "postgresql://" in message and "@127.0.0.1" in message
+
+
+def test_postgres_store_reconnects_after_losing_its_connection(
+        request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("pg_database")
+    store = open_store(url)
+    try:
+        assert isinstance(store, PostgresStore)
+        store.set_meta("m", "1")
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+        with pytest.raises(StoreError):
+            store.get_meta("m")  # the call that finds the connection dead fails...
+        assert store.get_meta("m") == "1"  # ...the next one reconnects
+    finally:
+        store.close()
+
+
+def test_sqlite_scripts_are_cut_into_statements() -> None:
+    from watcher.store.sqlite import _statements
+
+    script = "-- head\nCREATE TABLE a (x TEXT); -- trailing; comment\nCREATE TABLE b (y);\n-- end\n"
+    parts = _statements(script)
+    assert len(parts) == 2 and all(sqlite3.complete_statement(p) for p in parts)
