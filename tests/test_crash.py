@@ -162,10 +162,6 @@ def test_daemon_killed_during_a_digest_keeps_every_alert(
     assert [(c["channel"], c["pending"]) for c in status["channels"]] == [("slack", 2)]
 
 
-@pytest.mark.xfail(strict=True, reason="daemon.py: the crashed daemon's run_once('digest:slack') "
-                   "claim (DIGEST_GAP 30s) makes a daemon restarted within 30s skip the missed "
-                   "digest, and missed digests are only checked at start: the alerts wait for "
-                   "the next slot (up to a day)")
 def test_daemon_killed_during_a_digest_sends_it_once_after_restart(
         watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
     crash_during_digest(watcher, feed_server, slack_server)

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Run, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer

@@ -18,8 +18,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
@@ -154,9 +152,6 @@ def test_state_files_are_private_even_under_umask_0(
     assert dirs["state"] == 0o700
 
 
-@pytest.mark.xfail(strict=True, reason="watcher/store: Path.mkdir(parents=True, mode=0o700) "
-                   "applies the mode to the last directory only; the parents it creates get "
-                   "0777 & ~umask (world-writable under umask 000)")
 def test_intermediate_state_directories_are_private_too(watcher: Watcher) -> None:
     state = watcher.tmp / "a" / "b" / "watcher.db"
     watcher.write(f"""

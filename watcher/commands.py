@@ -73,7 +73,8 @@ def _state_label(state: str) -> str:
 async def poll(config: Config, *, dry_run: bool) -> int:
     store = open_store(config.state)
     if dry_run:
-        store = store.snapshot()
+        real, store = store, store.snapshot()
+        real.close()
     engine = Engine(config, store)
     try:
         outcomes = await engine.poll(config.feeds)

@@ -39,6 +39,16 @@ HEARTBEAT_EVERY = 5.0  # seconds between heartbeats in the store (`watcher statu
 DIGEST_GAP = 30.0     # daemons firing the same digest within this many seconds send it once
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def daemon_name() -> str:
     """A name for this daemon in the store's leases: host, process id and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
@@ -137,6 +147,19 @@ class Daemon:
         return (f"{len(feeds)} feeds, {failing} failing, {pending} alerts pending, "
                 f"{len(self.in_flight)} polls in flight{ago}")
 
+    def forget_dead_neighbours(self) -> None:
+        """Drop the claims of earlier daemons on this host whose process is gone (killed,
+        crashed): a restart need not wait for their leases to expire."""
+        host = socket.gethostname()
+        for row in self.store.daemons():
+            owner = str(row["owner"])
+            name, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if name != host or not pid.isdigit() or owner == self.owner or _alive(int(pid)):
+                continue
+            log.info("releasing the claims of %s (that process is gone)", owner)
+            self.store.forget_owner(owner)
+
     async def watchdog(self, every: float) -> None:
         """WATCHDOG=1 every `every` seconds, but only while ticks run and the store answers."""
         seen = self.last_tick
@@ -225,6 +248,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        self.forget_dead_neighbours()
+        self.store.heartbeat(self.owner, time.time(), f"watcher {__version__}, starting")
         self._schedule_jobs()
         self.scheduler.start()
         self.started = True

@@ -41,7 +41,11 @@ class PostgresStore(SharingStore):
         self._dry = dry
         self.conn = self._connect()
         if not dry:
-            self._migrate(target_version)
+            try:
+                self._migrate(target_version)
+            except BaseException:
+                self.conn.close()
+                raise
 
     # -- plumbing -------------------------------------------------------------------------
     def _error(self, exc: BaseException) -> StoreError:

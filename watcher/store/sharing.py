@@ -83,6 +83,17 @@ class SharingStore(SQLStore):
                 self._exec("UPDATE alerts SET lease_owner = NULL, lease_until = 0"
                            " WHERE id = ? AND lease_owner = ?", (alert_id, owner))
 
+    def forget_owner(self, owner: str) -> None:
+        """Drop every claim of a daemon known to be dead: its feed and alert leases, its
+        cluster jobs (a digest it died sending runs again) and its heartbeat row."""
+        with self.transaction():
+            self._exec("UPDATE feeds SET lease_owner = NULL, lease_until = 0"
+                       " WHERE lease_owner = ?", (owner,))
+            self._exec("UPDATE alerts SET lease_owner = NULL, lease_until = 0"
+                       " WHERE lease_owner = ?", (owner,))
+            self._exec("DELETE FROM jobs WHERE owner = ?", (owner,))
+            self._exec("DELETE FROM daemons WHERE owner = ?", (owner,))
+
     def run_once(self, job: str, owner: str, now: float, period: float) -> bool:
         """True (and `now` recorded) only if no daemon ran `job` in the last `period` seconds.
         One atomic statement, so of several daemons asking at once exactly one gets True."""

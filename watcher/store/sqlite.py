@@ -47,7 +47,9 @@ class SQLiteStore(SharingStore):
         try:
             if path != ":memory:":
                 p = Path(path)
-                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                for parent in reversed([p.parent, *p.parent.parents]):
+                    if not parent.exists():  # every folder we create is private, not only the last
+                        parent.mkdir(mode=0o700)
                 if not p.exists():
                     os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
