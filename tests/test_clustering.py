@@ -132,8 +132,8 @@ def test_same_subject_stories_are_really_there(items: list[dict[str, Any]]) -> N
 
 
 def test_the_docs_state_the_threshold_in_use() -> None:
-    docs = (Path(__file__).parent.parent / "docs" / "dedup.md").read_text(encoding="utf-8")
-    assert docs.startswith("## Duplicates")
+    docs = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "\n## Duplicates\n" in docs
     assert f"**Threshold: {DEFAULT_THRESHOLD}**" in docs
 
 

@@ -5,7 +5,7 @@ Pure: no I/O, no clock. The pipeline asks three questions here:
 - `canonical_url`: the URL two copies of one page share (tracking, AMP and scheme noise removed);
 - `story_signature` / `find_story`: does a new item tell a story alerted in the last 48 hours?
 
-The rules and the measured precision/recall of the threshold are in docs/dedup.md.
+The rules and the measured precision/recall of the threshold are in README.md ("Duplicates").
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from w3lib.url import canonicalize_url, url_query_cleaner
 # ---------------------------------------------------------------- canonical URLs
 
 # Parameters that only say how a reader arrived, never which page it is. Each is set by an
-# analytics or ad system on links it hands out (see docs/dedup.md for who sets which).
+# analytics or ad system on links it hands out (README.md, "Duplicates", says who sets which).
 TRACKING_PREFIXES = ("utm_",)  # Google Analytics campaign tags: utm_source, utm_medium, ...
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "twclid", "ttclid",
