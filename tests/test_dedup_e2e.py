@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
+from tests.servers.smtp import SmtpServer
 
 TOKEN = "xoxb-test-token"
 
@@ -169,3 +171,55 @@ def test_two_different_stories_sharing_keywords_give_two_alerts(
     watcher("poll", check=True)
     assert len(slack_server.messages) == 2
     assert all(not m.get("thread_ts") for m in slack_server.messages)
+
+
+def test_copies_on_a_channel_without_threads_wait_for_its_next_summary(
+        watcher: Watcher, feed_server: FeedServer, smtp_server: SmtpServer) -> None:
+    a = feed_server.add_feed("/a", [story("a1", "Erdogan says Turkey may buy more Russian S-400s",
+                                          "https://a.example/world/erdogan-s400")])
+    b = feed_server.add_feed("/b", [])
+    watcher.write(f"""
+[watcher]
+state = "{watcher.state}"
+flood_threshold = 2
+[[feeds]]
+url = "{a}"
+[[feeds]]
+url = "{b}"
+[[profiles]]
+name = "S-400"
+query = 'S-400 OR S-400s OR Erdogan'
+[channels.mail]
+type = "email"
+to = ["desk@example.org"]
+from = "watcher@example.org"
+smtp_host = "{smtp_server.host}"
+smtp_port = {smtp_server.port}
+security = "none"
+""")
+    watcher("poll", check=True)
+    assert len(smtp_server.wait_for(1)) == 1
+
+    feed_server.add_item("/b", story("b9", "Turkey could buy second S-400 batch, Erdogan says",
+                                     "https://b.example/news/2024/turkey-s400-batch",
+                                     "ANKARA (Reuters) - " + WIRE))
+    watcher("poll", check=True)
+    assert len(smtp_server.received) == 1  # the copy is not a new alert
+    [row] = json.loads(watcher("status", "--json", check=True).out)["channels"]
+    assert (row["pending"], row["held"]) == (0, 1)
+
+    burst = [("Erdogan opens a bridge over the Dardanelles", "Traffic crossed the strait "
+              "on a new suspension span near Canakkale on Friday."),
+             ("Erdogan meets farmers about hazelnut prices", "Growers from the Black Sea coast "
+              "asked for support after a poor harvest and low export demand."),
+             ("Erdogan hosts a football team at the palace", "The national squad was "
+              "congratulated after reaching the tournament's quarter-finals.")]
+    for n, (title, summary) in enumerate(burst):  # a burst: one summary, with the held copy
+        feed_server.add_item("/a", story(f"x{n}", title, f"https://a.example/x/{n}", summary))
+    watcher("poll", check=True)
+    received = smtp_server.wait_for(2)
+    assert len(received) == 2
+    summary = received[1].message.get_body(("plain",)).get_content()
+    assert "Turkey could buy second S-400 batch" in summary
+    [row] = json.loads(watcher("status", "--json", check=True).out)["channels"]
+    assert (row["pending"], row["held"]) == (0, 0)

@@ -142,7 +142,8 @@ def status(config: Config) -> dict[str, Any]:
         outbox = store.outbox_counts()
         errors = store.channel_errors()
         channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
-                     "sent": outbox.get(name, {}).get("sent", 0), "error": errors.get(name)}
+                     "sent": outbox.get(name, {}).get("sent", 0),
+                     "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
                     for name in sorted(set(config.channels) | set(outbox))]
         daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
                     "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
@@ -175,9 +176,10 @@ def format_status(data: dict[str, Any]) -> str:
         if f.get("held_by"):
             lines.append(f"    held by daemon {f['held_by']}")
     lines.append("")
-    lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} ERROR")
+    lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} {'HELD':>5} ERROR")
     for c in data["channels"]:
-        lines.append(f"{c['channel'][:24]:24} {c['pending']:>7} {c['sent']:>6} {c['error'] or ''}")
+        lines.append(f"{c['channel'][:24]:24} {c['pending']:>7} {c['sent']:>6} "
+                     f"{c.get('held', 0):>5} {c['error'] or ''}")
     if data.get("daemons"):
         lines.append("")
         lines.append(f"{'DAEMON':32} {'LAST HEARTBEAT':16} FEEDS HELD")

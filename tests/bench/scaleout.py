@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.servers.feeds import FeedServer  # noqa: E402
 from tests.servers.postgres import PostgresServer, find_bin  # noqa: E402
+from watcher.store import open_store  # noqa: E402
 
 
 def make_feeds(server: FeedServer, n: int) -> list[str]:
@@ -72,8 +73,7 @@ def run(count: int, pg: PostgresServer, feeds: FeedServer, urls: list[str],
     dsn = pg.create_database()
     cfg = tmp / f"scale-{count}.toml"
     write_config(cfg, dsn, urls)
-    subprocess.run([sys.executable, "-m", "watcher", "check", "-c", str(cfg)], check=True,
-                   capture_output=True)  # creates the schema once
+    open_store(dsn).close()  # creates the schema once, before the daemons race for it
     paths = [f"/f/{i}" for i in range(len(urls))]
     hits0 = [feeds.hits(p) for p in paths]
     start = time.time()

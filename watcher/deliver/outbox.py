@@ -83,7 +83,7 @@ class Outbox:
         primary = [r for r in rows if r.kind not in REPLY_KINDS]
         threshold = cfg.flood_threshold or self.config.settings.flood_threshold
         if len(primary) > threshold:
-            held = self._held(name, replies, channel)
+            held = [] if channel.threads else replies + self.store.held(name)
             return await self._send(channel, primary + held, "summary",
                                     lambda: channel.send_summary([r.alert for r in primary + held]))
         done = 0
@@ -93,9 +93,11 @@ class Outbox:
             if not sent:
                 return done
             done += sent
+        if not channel.threads:
+            # no thread to reply in: listed in this channel's next summary or digest instead
+            self.store.hold([r.id for r in replies])
+            return done
         for row in replies:
-            if not channel.threads:
-                continue  # held for this channel's next summary or digest
             assert row.story_id is not None
             thread = self.store.story_remote_id(row.story_id, name)
             if thread is None:
@@ -106,9 +108,6 @@ class Outbox:
                 return done
             done += sent
         return done
-
-    def _held(self, name: str, replies: list[OutboxRow], channel: Channel) -> list[OutboxRow]:
-        return [] if channel.threads else replies
 
     async def _send(self, channel: Channel, rows: Sequence[OutboxRow], sent_as: str,
                     call: Callable[[], str | None]) -> int:
@@ -155,7 +154,7 @@ class Outbox:
         """Send one digest with everything pending on a channel (nothing when there is none)."""
         if name in self.blocked:
             return 0
-        rows = self.store.pending(name)
+        rows = self.store.pending(name) + self.store.held(name)
         if not rows:
             self._digest_done(name)
             return 0

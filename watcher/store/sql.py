@@ -210,6 +210,18 @@ class SQLStore:
         return self._outbox("status = 'pending' AND channel = ? AND not_before <= ? ORDER BY id",
                             (channel, now))
 
+    def hold(self, ids: Sequence[int]) -> None:
+        """Park alerts for the channel's next summary or digest (thread replies on a channel
+        without threads): no longer pending, not sent either."""
+        with self.transaction():
+            for alert_id in ids:
+                self._exec("UPDATE alerts SET status = 'held', lease_owner = NULL,"
+                           " lease_until = 0 WHERE id = ?", (alert_id,))
+
+    def held(self, channel: str) -> list[OutboxRow]:
+        """The alerts parked for this channel's next summary or digest, oldest first."""
+        return self._outbox("status = 'held' AND channel = ? ORDER BY id", (channel,))
+
     def next_due(self, channel: str, after: float) -> float | None:
         """The earliest retry time after `after` of a pending alert of this channel."""
         row = self._one("SELECT min(not_before) AS t FROM alerts WHERE status = 'pending'"
