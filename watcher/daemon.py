@@ -66,6 +66,8 @@ class Daemon:
         self.engine = Engine(config, store, metrics=self.metrics, owner=self.owner)
         self.engine.outbox.clear_errors()
         self._heartbeat_at = 0.0
+        self._feed_map: dict[str, FeedConfig] = {}
+        self._feed_map_of: Config | None = None
         self.last_tick = 0.0
         self._gauges_at = 0.0
         self.started = False
@@ -77,7 +79,10 @@ class Daemon:
 
     # -- jobs -------------------------------------------------------------------------------
     def _feeds(self) -> dict[str, FeedConfig]:
-        return {f.url: f for f in self.config.feeds}
+        if self._feed_map_of is not self.config:
+            self._feed_map = {f.url: f for f in self.config.feeds}
+            self._feed_map_of = self.config
+        return self._feed_map
 
     async def tick(self) -> None:
         """Start a poll for every due feed that is not being polled already."""
@@ -93,18 +98,27 @@ class Daemon:
             self._heartbeat_at = now
             self.store.heartbeat(self.owner, now, f"watcher {__version__}, "
                                  f"{len(self.config.feeds)} feeds")
+        self._start_due(now)
+        if self.delivering is None or self.delivering.done():
+            self.delivering = asyncio.create_task(self._deliver())
+
+    def _start_due(self, now: float) -> None:
+        """Claim due feeds (up to twice the concurrency in flight) and start their polls."""
         feeds = self._feeds()
         room = 2 * self.config.settings.concurrency - len(self.in_flight)
-        if room > 0:
+        if room <= 0 or self.stopping.is_set():
+            return
+        try:
             claimed = self.store.claim_feeds([u for u in feeds if u not in self.in_flight],
                                              self.owner, now, self.config.settings.lease_seconds,
                                              limit=room)
-            for url in claimed:
-                task = asyncio.create_task(self.engine.poll([feeds[url]]))
-                self.in_flight[url] = task
-                task.add_done_callback(self._forget(url))
-        if self.delivering is None or self.delivering.done():
-            self.delivering = asyncio.create_task(self._deliver())
+        except WatcherError as exc:
+            log.error("cannot claim feeds: %s", exc)
+            return
+        for url in claimed:
+            task = asyncio.create_task(self.engine.poll([feeds[url]]))
+            self.in_flight[url] = task
+            task.add_done_callback(self._forget(url))
 
     def _forget(self, url: str) -> Callable[[asyncio.Task[object]], None]:
         def done(_task: asyncio.Task[object]) -> None:
@@ -113,6 +127,10 @@ class Daemon:
                 self.store.release_feed(url, self.owner)
             except WatcherError as exc:
                 log.warning("feed lease of %s not released: %s (it expires)", url, exc)
+            # half the slots are free: claim the next batch now rather than at the next tick
+            if len(self.in_flight) <= self.config.settings.concurrency \
+                    and not self.stopping.is_set():
+                asyncio.get_running_loop().call_soon(self._start_due, time.time())
         return done
 
     async def _deliver(self) -> None:
