@@ -213,10 +213,14 @@ def test_digest_missed_while_down_is_sent_on_start(
         watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer,
         daemons: list[Daemon]) -> None:
     feed = feed_server.add_feed("/f", [item(1), item(2)])
-    slot = _clock_in(1.5)
-    write(watcher, feed, slack_channel(slack_server, extra=f'mode = "digest"\ndigest = ["{slot}"]'))
+    later = _clock_in(3 * 3600)
+    write(watcher, feed,
+          slack_channel(slack_server, extra=f'mode = "digest"\ndigest = ["{later}"]'))
     watcher("poll", check=True)  # a digest channel: poll queues, sends nothing
     assert slack_server.messages == []
+    # a digest time that passed after the alerts were queued, while no daemon ran
+    slot = _clock_in(1)
+    write(watcher, feed, slack_channel(slack_server, extra=f'mode = "digest"\ndigest = ["{slot}"]'))
     wait_until(lambda: datetime.now(ZoneInfo(TZ)).strftime("%H:%M:%S") > slot, timeout=5)
     daemons.append(Daemon(watcher))
     [digest] = slack_server.wait_for(1, timeout=20)
