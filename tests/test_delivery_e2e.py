@@ -197,7 +197,7 @@ def test_digest_channel_sends_one_digest_at_its_time(
     feed_server.add_item("/f", item(4))
     feed_server.add_item("/f", item(5))
     write(watcher, feed, slack_channel(
-        slack_server, extra=f'mode = "digest"\ndigest = ["{_clock_in(8)}"]'))
+        slack_server, extra=f'mode = "digest"\ndigest = ["{_clock_in(12)}"]'))
     daemon = Daemon(watcher)
     daemons.append(daemon)
     messages = slack_server.wait_for(4, timeout=30)
