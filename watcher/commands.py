@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -262,10 +263,8 @@ def backtest(config: Config, query: str, since: float) -> dict[str, Any]:
         store.close()
     hits_: list[dict[str, Any]] = []
     for row in rows:
-        import json as _json
-
         doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
-                       author=row["author"], categories=tuple(_json.loads(row["categories"])),
+                       author=row["author"], categories=tuple(json.loads(row["categories"])),
                        feed=row["feed_name"])
         m = matcher.match_profile(name, doc)
         if m is not None:

@@ -39,7 +39,8 @@ HEARTBEAT_EVERY = 5.0  # seconds between heartbeats in the store (`watcher statu
 DIGEST_GAP = 30.0     # daemons firing the same digest within this many seconds send it once
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this host)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -173,7 +174,7 @@ class Daemon:
             owner = str(row["owner"])
             name, _, rest = owner.partition(":")
             pid = rest.partition(":")[0]
-            if name != host or not pid.isdigit() or owner == self.owner or _alive(int(pid)):
+            if name != host or not pid.isdigit() or owner == self.owner or process_alive(int(pid)):
                 continue
             log.info("releasing the claims of %s (that process is gone)", owner)
             self.store.forget_owner(owner)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from watcher.daemon import process_alive
+
 
 def find_bin() -> Path | None:
     """The bin folder of the newest PostgreSQL on this machine, or None."""
@@ -46,16 +48,6 @@ def find_bin() -> Path | None:
 PREFIX = "watcher-pg-"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_orphans(bindir: Path) -> None:
     """Stop and remove the servers of earlier test runs that were killed before their
     cleanup ran (their owner.pid names a process that is gone)."""
@@ -64,7 +56,7 @@ def reap_orphans(bindir: Path) -> None:
             owner = int((root / "owner.pid").read_text())
         except (OSError, ValueError):
             continue  # not one of ours, or still being set up
-        if _alive(owner):
+        if process_alive(owner):
             continue
         orphan = PostgresServer(bindir, root, 0)
         if (orphan.data / "postmaster.pid").exists():
