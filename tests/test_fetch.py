@@ -300,6 +300,88 @@ def test_per_host_limit_respected(server: FeedServer) -> None:
     assert server.max_concurrent("/slow") == 2 and server.hits("/slow") == 5
 
 
+# -- connections are reused ----------------------------------------------------------------
+
+def test_one_connection_serves_200s_304s_redirects_and_errors(server: FeedServer) -> None:
+    """Unwanted bodies (304, redirect, 404) are read to their end, so the connection goes
+    back to the pool instead of being closed: a round of 304s costs no new connections."""
+    url = server.add_feed("/a", ITEMS)
+    server.redirect("/old", url, status=302)
+    server.fail("/missing", 404, n=None)
+
+    async def scenario(f: Fetcher) -> list[int]:
+        first = await f.fetch(url)
+        statuses = [first.status]
+        for _ in range(3):
+            again = await f.fetch(url, etag=first.etag, last_modified=first.last_modified)
+            statuses.append(again.status)
+        statuses.append((await f.fetch(server.url("/old"))).status)
+        with pytest.raises(FetchError):
+            await f.fetch(server.url("/missing"))
+        return statuses
+
+    assert run(scenario) == [200, 304, 304, 304, 200]
+    assert server.connections == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    """The pool asks each idle connection whether it is readable (our own check, see
+    watcher.fetch._Stream): a server that closed it must cost a new connection, not an error."""
+    body = b"<rss><channel><title>t</title></channel></rss>"
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    accepted: list[asyncio.StreamWriter] = []
+    closed = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()               # keep-alive promised, then closed while idle
+        await writer.wait_closed()
+        closed.set()
+
+    async def main() -> list[int]:
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        try:
+            async with Fetcher() as f:
+                first = await f.fetch(f"http://127.0.0.1:{port}/feed")
+                await asyncio.wait_for(closed.wait(), 5)
+                second = await f.fetch(f"http://127.0.0.1:{port}/feed")
+                return [first.status, second.status]
+        finally:
+            srv.close()
+
+    assert asyncio.run(main()) == [200, 200]
+    assert len(accepted) == 2
+
+
+def test_an_error_page_that_never_ends_still_reports_its_status() -> None:
+    """The unwanted body of a 404 is drained for at most DRAIN_SECONDS: the answer is the
+    404, not a timeout."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 1000\r\n\r\nnot fo")
+        await writer.drain()
+        await asyncio.sleep(30)      # the other 994 bytes never come
+
+    async def main() -> FetchError:
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        try:
+            async with Fetcher(total_timeout=10) as f:
+                with pytest.raises(FetchError) as caught:
+                    await f.fetch(f"http://127.0.0.1:{port}/feed")
+                return caught.value
+        finally:
+            srv.close()
+
+    error = asyncio.run(main())
+    assert error.kind == "hard" and error.status == 404, error
+
+
 # -- errors never leak credentials -----------------------------------------------------
 
 def _closed_port() -> int:

@@ -160,6 +160,20 @@ def test_javascript_and_other_schemes_dropped() -> None:
                      "https://news.example.org/up/page.html?q=1"]
 
 
+def test_summary_html_is_kept_raw_and_its_scripts_never_become_text() -> None:
+    """feedparser's sanitiser is off (watcher never renders feed HTML); plain_text, which
+    every summary goes through before it is matched, stored or shown, drops scripts."""
+    from watcher.query.normalize import plain_text
+
+    summary = ('<p>Ankara <a href="/rel">talks</a></p><script>S-400 deal()</script>'
+               '<style>.S-400{}</style><img src=x onerror="S-400">')
+    body, _ = render_feed(items=[{"title": "t", "summary": summary}], title="t", kind="rss",
+                          link="https://e.org/")
+    (item,) = parse(body)
+    assert "<script>" in item.summary            # unsanitised: raw HTML reaches us
+    assert plain_text(item.summary) == "Ankara talks"
+
+
 def test_http_charset_overrides_xml_declaration() -> None:
     text = "Россия и Турция: поставки С-400"
     body = ('<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel>'

@@ -10,8 +10,10 @@ The rules and the measured precision/recall of the threshold are in README.md ("
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -136,6 +138,16 @@ def plain_text(html: str) -> str:
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 _DESIGNATOR = re.compile(rf"\b([^\W\d_]{{1,4}})[-{_DASHES}](\d+[^\W\d_]?|[^\W\d_])\b")
 _NON_WORD = re.compile(r"[\W_]+")
+_DASHES_ALL = "-" + _DASHES
+# ASCII characters that are not letters or digits, each to a space
+_ASCII_NON_WORD = {c: " " for c in range(128) if not chr(c).isalnum()}
+
+
+@functools.cache
+def _combining_marks() -> dict[int, None]:
+    """str.translate table deleting every combining mark (built once, on first use)."""
+    return {cp: None for cp in range(0x300, sys.maxunicode + 1)
+            if unicodedata.combining(chr(cp))}
 
 
 def normalize(text: str) -> str:
@@ -143,9 +155,16 @@ def normalize(text: str) -> str:
 
     A designator's dash is dropped (S-400, TF-X → s400, tfx) so it stays one word.
     """
-    text = unicodedata.normalize("NFKC", plain_text(text)).casefold().replace("ı", "i")
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-    text = _DESIGNATOR.sub(r"\1\2", text)
+    text = plain_text(text)
+    if text.isascii():   # most news text: NFKC, NFD and accents change nothing
+        text = text.lower()
+        if "-" in text:
+            text = _DESIGNATOR.sub(r"\1\2", text)
+        return " ".join(text.translate(_ASCII_NON_WORD).split())
+    text = unicodedata.normalize("NFKC", text).casefold().replace("ı", "i")
+    text = unicodedata.normalize("NFD", text).translate(_combining_marks())
+    if any(dash in text for dash in _DASHES_ALL):
+        text = _DESIGNATOR.sub(r"\1\2", text)
     return _NON_WORD.sub(" ", text).strip()
 
 

@@ -10,11 +10,9 @@ alerts to the `[watcher] health` channels, and the network-down check runs).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +28,7 @@ from watcher.errors import DeliveryError, ParseError, WatcherError
 from watcher.fetch import Fetcher
 from watcher.metrics import Metrics
 from watcher.models import Alert, Match, ParsedFeed, Snippet
-from watcher.parse import parse_feed
+from watcher.parseworker import die_with_parent, parse_document
 from watcher.pipeline import Pipeline, PollOutcome
 from watcher.routing import Router
 from watcher.schedule import arrivals_key, loads_arrivals
@@ -38,26 +36,6 @@ from watcher.store import Store
 
 log = logging.getLogger("watcher.engine")
 ParseFunc = Callable[[bytes, dict[str, str], str, "str | None"], ParsedFeed]
-
-
-def parse_document(body: bytes, headers: dict[str, str], url: str,
-                   feed_name: str | None) -> ParsedFeed:
-    """What a parser process runs (module level, so it pickles by name)."""
-    return parse_feed(body, headers=headers, url=url, feed_name=feed_name)
-
-
-def die_with_parent() -> None:
-    """In a worker: SIGKILL me when the process that started me dies (Linux prctl)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-PR_SET_PDEATHSIG = 1
 
 
 class ParserPool:
@@ -78,6 +56,14 @@ class ParserPool:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                              initializer=die_with_parent)
         return self._pool
+
+    def warm(self) -> None:
+        """Start the worker processes now (they start in the background while feeds are
+        fetched), not when the first changed document is already waiting."""
+        if self._pool is None:
+            pool = self._executor()
+            for _ in range(self.workers):
+                pool.submit(os.getpid)
 
     async def __call__(self, body: bytes, headers: dict[str, str], url: str,
                        feed_name: str | None) -> ParsedFeed:
@@ -194,6 +180,8 @@ class Engine:
             except Exception as exc:  # one feed's bug must not stop the others
                 log.exception("feed %s: unexpected error", feed.label, extra={"feed": feed.label})
                 return PollOutcome(feed.label, False, "error", error=f"internal error: {exc}")
+        if feeds:
+            self.parser.warm()
         outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
         self.after_polls(feeds, outcomes)
         return outcomes

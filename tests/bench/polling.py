@@ -2,7 +2,8 @@
 
     /work/venv/bin/python -m tests.bench.polling --feeds 100 1000
 
-A local feed server (tests/servers/feeds.py, ETag and Last-Modified honoured) serves N
+A local nginx (tests/bench/static_feeds.py; Debian's nginx-light, installed by the script,
+with the Python test server as the fallback), ETag and Last-Modified honoured, serves N
 feeds of 30 news-sized items (~33 KB each). Each contender gets a fresh server and its
 own state: a cold round (nothing known), then 10% of the feeds gain an item, then a warm
 round. Contenders, each a subprocess: `watcher poll` (console channel to /dev/null),
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.bench import static_feeds
 from tests.servers.feeds import FeedServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,13 +69,16 @@ def news_item(rng: random.Random, n: int) -> dict[str, object]:
             "categories": ["defence"]}
 
 
-def fill(server: FeedServer, n: int) -> list[str]:
+Server = FeedServer | static_feeds.StaticFeeds
+
+
+def fill(server: Server, n: int) -> list[str]:
     rng = random.Random(7)
     return [server.add_feed(f"/f{i}", [news_item(rng, i * 1000 + j) for j in range(30)],
                             title=f"Feed {i}") for i in range(n)]
 
 
-def change(server: FeedServer, n: int) -> None:
+def change(server: Server, n: int) -> None:
     rng = random.Random(8)
     for i in rng.sample(range(n), max(1, n // 10)):
         server.add_item(f"/f{i}", news_item(rng, 10_000_000 + i))
@@ -176,6 +181,9 @@ def install_peers() -> dict[str, Runner | str]:
     if shutil.which("newsboat") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "newsboat"], check=False,
                        capture_output=True)
+    if not static_feeds.available():
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx-light"], check=False,
+                       capture_output=True)
     peers["newsboat"] = (newsboat_cmd if shutil.which("newsboat")
                          else "not installed (apt-get install newsboat)")
     return peers
@@ -187,20 +195,28 @@ def run(n: int, peers: dict[str, Runner | str]) -> dict[str, dict[str, dict[str,
         if isinstance(runner, str):
             print(f"  {name}: skipped, {runner}")
             continue
-        with FeedServer() as server, tempfile.TemporaryDirectory() as tmp:
+        server: Server = (static_feeds.StaticFeeds() if static_feeds.available()
+                          else FeedServer())
+        with server, tempfile.TemporaryDirectory() as tmp:
             urls = fill(server, n)
             env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": tmp}
             results[name] = {}
             for round_ in ("cold", "warm"):
                 if round_ == "warm":
                     change(server, n)
-                hits0 = sum(server.hits(f"/f{i}") for i in range(n))
-                n304_0 = _count_304(server)
+                before = _counts(server, n)
                 m = measure(runner(urls, Path(tmp), round_), env=env, cwd=tmp)
-                m["requests"] = sum(server.hits(f"/f{i}") for i in range(n)) - hits0
-                m["304"] = _count_304(server) - n304_0
+                after = _counts(server, n)
+                m["requests"], m["304"] = after[0] - before[0], after[1] - before[1]
                 results[name][round_] = m
     return results
+
+
+def _counts(server: Server, n: int) -> tuple[int, int]:
+    """(requests, 304s) the server has seen so far."""
+    if isinstance(server, static_feeds.StaticFeeds):
+        return server.counts()
+    return sum(server.hits(f"/f{i}") for i in range(n)), _count_304(server)
 
 
 def _count_304(server: FeedServer) -> int:

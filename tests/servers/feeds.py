@@ -81,6 +81,7 @@ class FeedServer:
         self._peak: dict[str, int] = defaultdict(int)
         self._sent: dict[str, int] = defaultdict(int)
         self._sockets: set[socket.socket] = set()
+        self.connections = 0             # TCP connections accepted so far
         self.stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.feeds = self
@@ -241,6 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.feeds.lock:
             self.server.feeds._sockets.add(self.connection)
+            self.server.feeds.connections += 1
 
     def finish(self) -> None:
         with self.server.feeds.lock:

@@ -1,0 +1,128 @@
+"""Feeds as static files served by nginx on 127.0.0.1: the benchmark's cheap feed server.
+
+The Python test server (tests/servers/feeds.py) spends a thread and a few milliseconds of
+the same two cores on every request, which slows every contender alike and hides the
+differences between them. nginx serves the same documents as files for a small fraction
+of that CPU, with its own ETag (mtime and size) and Last-Modified, and honours
+If-None-Match / If-Modified-Since. Requests and 304s are counted from its access log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.servers.feeds import render_feed
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+CONF = """\
+worker_processes 1;
+user root;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    types {{ application/rss+xml xml; }}
+    charset utf-8;
+    charset_types application/rss+xml;
+    log_format bench '$uri $status';
+    access_log {root}/access.log bench;
+    keepalive_requests 100000;
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/www;
+    }}
+}}
+"""
+
+
+def available() -> bool:
+    return Path(NGINX).exists()
+
+
+class StaticFeeds:
+    """N feeds written as files and served by a private nginx; a context manager."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="watcher-bench-nginx-"))
+        (self.root / "www").mkdir()
+        (self.root / "tmp").mkdir()
+        self.feeds: dict[str, dict[str, Any]] = {}
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+        self._totals = (0, 0)
+        self._clock = time.time() - 3600   # file mtimes, moved on by each change
+
+    def __enter__(self) -> StaticFeeds:
+        conf = self.root / "nginx.conf"
+        conf.write_text(CONF.format(root=self.root, port=self.port))
+        self._proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(self.root)],
+                                      stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self._proc.poll() is not None:
+                    raise RuntimeError("nginx did not start: "
+                                       + (self._proc.stderr.read() if self._proc.stderr
+                                          else b"").decode()[-300:]) from None
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not listen within 10 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def add_feed(self, path: str, items: list[dict[str, Any]], *, title: str) -> str:
+        self.feeds[path] = {"items": list(items), "title": title, "kind": "rss",
+                            "link": "https://example.org/"}
+        self._write(path)
+        return self.base_url + path
+
+    def add_item(self, path: str, item: dict[str, Any]) -> None:
+        self.feeds[path]["items"].insert(0, item)
+        self._write(path)
+
+    def _write(self, path: str) -> None:
+        body, _ = render_feed(**self.feeds[path])
+        file = self.root / "www" / path.lstrip("/")
+        file.write_bytes(body)
+        self._clock += 1       # a new mtime, so a new ETag and Last-Modified
+        os.utime(file, (self._clock, self._clock))
+
+    def counts(self) -> tuple[int, int]:
+        """(requests, 304s) served so far."""
+        log = self.root / "access.log"   # unbuffered: a line is written as a request ends
+        with log.open("rb") as fh:
+            fh.seek(self._log_offset)
+            data = fh.read()
+            self._log_offset = fh.tell()
+        statuses = [line.rsplit(b" ", 1)[-1] for line in data.splitlines() if line]
+        self._totals = (self._totals[0] + len(statuses),
+                        self._totals[1] + statuses.count(b"304"))
+        return self._totals
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
