@@ -123,6 +123,32 @@ def test_normalize(text: str, expected: str) -> None:
     assert normalize(text) == expected
 
 
+_PLAIN_PATH = st.lists(st.sampled_from(["/", "a", "amp", ".amp", ".", "..", "_", "~", "-", "B"]),
+                       max_size=8).map("".join)
+_ODD_PATH = st.lists(st.sampled_from(["/", "a", ".", "%7E", "%2f", "é", " ", "?", "q=1", "&", "#",
+                                      "utm_source=x", ";", "'", "(", "*"]), max_size=8).map("".join)
+_URL_PIECES = {
+    "scheme": st.sampled_from(["http", "https", "HTTP", "Https", "ftp", "javascript"]),
+    "host": st.sampled_from(["example.com", "www.Example.COM", "amp.x.org", "a-b.c", "-a.com",
+                             "a.-b.com", "x", "a..b", "xn--bcher-kva.de", "1.2.3.4", "e.com.",
+                             "WWW.www.a.com", "ab", "a.b-", "0a.com", "[::1]", "ex ample.com",
+                             "user@e.com", "é.com"]),
+    "port": st.sampled_from(["", ":80", ":443", ":8080", ":0", ":65535", ":65536", ":00080",
+                             ":", ":x"]),
+    "path": st.one_of(_PLAIN_PATH, _ODD_PATH),
+}
+
+
+@settings(max_examples=1000)
+@given(st.fixed_dictionaries(_URL_PIECES), st.sampled_from(["", " ", "\t"]))
+def test_canonical_url_short_cut_agrees_with_the_full_path(parts: dict[str, str],
+                                                           pad: str) -> None:
+    from watcher.dedup import _canonical_url
+
+    url = f"{pad}{parts['scheme']}://{parts['host']}{parts['port']}{parts['path']}{pad}"
+    assert canonical_url(url) == _canonical_url(url.strip())
+
+
 def _normalize_by_definition(text: str) -> str:
     """normalize() as its docstring defines it, without the fast paths: stored content
     hashes depend on it, so the fast paths must never change an answer."""

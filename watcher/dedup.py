@@ -55,9 +55,32 @@ def _clean_query(query: str) -> str:
     return url_query_cleaner("?" + "&".join(kept), drop, remove=True, unique=False)[1:]
 
 
+# A plain link (no query, no escapes, no dot segments): canonical_url's full path would only
+# lower-case the scheme and host. Most article links are like this; the short cut gives the
+# same answer, about ten times faster (tests/test_dedup.py checks both agree).
+_PLAIN_URL = re.compile(r"(?i:https?://((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z][a-z0-9-]*"
+                        r"[a-z0-9]\.?))(?::(\d{1,5}))?(/[A-Za-z0-9_~/-]*(?:\.[A-Za-z0-9_~-]+"
+                        r"[A-Za-z0-9_~/-]*)*)?")
+
+
 def canonical_url(url: str) -> str:
     """The form two links to one page share; never raises (garbage comes back stripped)."""
     raw = url.strip()
+    plain = _PLAIN_URL.fullmatch(raw)
+    if plain is not None:
+        host, port, path = plain.group(1).lower(), plain.group(2), plain.group(3) or "/"
+        if port is None or int(port) in (80, 443):
+            port = ""
+        elif int(port) < 65536:
+            port = f":{int(port)}"
+        else:
+            port = None
+        if port is not None:
+            return f"https://{_fold_host(host + port)}{_fold_path(path)}"
+    return _canonical_url(raw)
+
+
+def _canonical_url(raw: str) -> str:
     try:
         parts = urlsplit(raw)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
