@@ -251,6 +251,10 @@ class _Stream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
         self._socket: socket.socket | None = inner.get_extra_info("socket")
+        self._poller: select.poll | None = None
+        if self._socket is not None:
+            self._poller = select.poll()
+            self._poller.register(self._socket, select.POLLIN)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max_bytes, timeout)
@@ -266,18 +270,10 @@ class _Stream(httpcore.AsyncNetworkStream):
         return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable" and self._socket is not None:
-            return _readable(self._socket)
+        if info == "is_readable" and self._socket is not None and self._poller is not None:
+            # readable while idle: data, or the peer closed (httpcore's own test)
+            return self._socket.fileno() == -1 or bool(self._poller.poll(0))
         return self._inner.get_extra_info(info)
-
-
-def _readable(sock: socket.socket) -> bool:
-    """True when a read would not block: data, or the peer closed (httpcore's own test)."""
-    if sock.fileno() == -1:
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 DRAIN_LIMIT = 64 * 1024

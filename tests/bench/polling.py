@@ -6,13 +6,16 @@ A local nginx (tests/bench/static_feeds.py; Debian's nginx-light, installed by t
 with the Python test server as the fallback), ETag and Last-Modified honoured, serves N
 feeds of 30 news-sized items (~33 KB each). Each contender gets a fresh server and its
 own state: a cold round (nothing known), then 10% of the feeds gain an item, then a warm
-round. Contenders, each a subprocess: `watcher poll` (console channel to /dev/null),
-rss2email (`r2e run --no-send`, pip-installed in a temporary venv), newsboat
-(`newsboat -x reload`, Debian package) and a floor: httpx at the same concurrency plus
-feedparser, conditional GET, nothing else. Printed per round: wall time, CPU seconds (the
-process and its children), peak memory (sum of PSS over the process tree, sampled every
-20 ms), requests and 304s seen by the server, and the ratio to the floor. A peer that
-cannot be installed is reported and skipped.
+round. Each contender runs `--repeat` times (default 3), interleaved with the others, and
+the medians are reported, since a shared machine's speed drifts.
+
+Contenders, each a subprocess: `watcher poll` (console channel to /dev/null), rss2email
+(`r2e run --no-send`, pip-installed in a temporary venv), newsboat (`newsboat -x reload`,
+Debian package) and a floor: httpx at the same concurrency plus feedparser, conditional
+GET, nothing else. Printed per round: wall time, CPU seconds (the process and its
+children), peak memory (sum of PSS over the process tree, sampled every 20 ms), requests
+and 304s seen by the server, and the ratio to the floor; then the issue's targets, met or
+missed. A peer that cannot be installed is reported and skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,27 +193,41 @@ def install_peers() -> dict[str, Runner | str]:
     return peers
 
 
-def run(n: int, peers: dict[str, Runner | str]) -> dict[str, dict[str, dict[str, float]]]:
-    results: dict[str, dict[str, dict[str, float]]] = {}
+Results = dict[str, dict[str, list[dict[str, float]]]]   # tool -> round -> one per run
+
+
+def run(n: int, peers: dict[str, Runner | str], repeat: int) -> Results:
+    """Every contender `repeat` times, interleaved, so a machine's drift hits them alike."""
+    results: Results = {}
     for name, runner in peers.items():
         if isinstance(runner, str):
             print(f"  {name}: skipped, {runner}")
-            continue
-        server: Server = (static_feeds.StaticFeeds() if static_feeds.available()
-                          else FeedServer())
-        with server, tempfile.TemporaryDirectory() as tmp:
-            urls = fill(server, n)
-            env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": tmp}
-            results[name] = {}
-            for round_ in ("cold", "warm"):
-                if round_ == "warm":
-                    change(server, n)
-                before = _counts(server, n)
-                m = measure(runner(urls, Path(tmp), round_), env=env, cwd=tmp)
-                after = _counts(server, n)
-                m["requests"], m["304"] = after[0] - before[0], after[1] - before[1]
-                results[name][round_] = m
+    for _ in range(repeat):
+        for name, runner in peers.items():
+            if isinstance(runner, str):
+                continue
+            rounds = results.setdefault(name, {"cold": [], "warm": []})
+            for round_, m in run_once(n, runner).items():
+                rounds[round_].append(m)
     return results
+
+
+def run_once(n: int, runner: Runner) -> dict[str, dict[str, float]]:
+    """A cold then a warm round against a fresh server, with a fresh state."""
+    out = {}
+    server: Server = static_feeds.StaticFeeds() if static_feeds.available() else FeedServer()
+    with server, tempfile.TemporaryDirectory() as tmp:
+        urls = fill(server, n)
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": tmp}
+        for round_ in ("cold", "warm"):
+            if round_ == "warm":
+                change(server, n)
+            before = _counts(server, n)
+            m = measure(runner(urls, Path(tmp), round_), env=env, cwd=tmp)
+            after = _counts(server, n)
+            m["requests"], m["304"] = after[0] - before[0], after[1] - before[1]
+            out[round_] = m
+    return out
 
 
 def _counts(server: Server, n: int) -> tuple[int, int]:
@@ -226,24 +244,59 @@ def _count_304(server: FeedServer) -> int:
                    and r.if_none_match == server.routes[r.path].etag)
 
 
-def report(n: int, results: dict[str, dict[str, dict[str, float]]]) -> None:
+def median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def report(n: int, results: Results) -> None:
     floor = results.get("floor", {})
-    print(f"\n{n} feeds x 30 items (~33 KB each), concurrency {CONCURRENCY}")
-    print(f"{'tool':10} {'round':5} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'reqs':>5} "
-          f"{'304s':>5} {'wall/floor':>10} {'cpu/floor':>9}")
+    runs = max((len(r) for rounds in results.values() for r in rounds.values()), default=0)
+    print(f"\n{n} feeds x 30 items (~33 KB each), concurrency {CONCURRENCY}; "
+          f"medians of {runs} run(s), wall range in brackets")
+    print(f"{'tool':10} {'round':5} {'wall s':>7} {'(min-max)':>13} {'cpu s':>7} {'peak MB':>8} "
+          f"{'reqs':>5} {'304s':>5} {'wall/floor':>10} {'cpu/floor':>9}")
     for name, rounds in results.items():
-        for round_, m in rounds.items():
+        for round_, ms in rounds.items():
+            wall, cpu = median(ms, "wall"), median(ms, "cpu")
             f = floor.get(round_)
-            ratio = f"{m['wall'] / f['wall']:.2f}x" if f else ""
-            cratio = f"{m['cpu'] / f['cpu']:.2f}x" if f else ""
-            print(f"{name:10} {round_:5} {m['wall']:7.2f} {m['cpu']:7.2f} {m['mem']:8.1f} "
-                  f"{m['requests']:5.0f} {m['304']:5.0f} {ratio:>10} {cratio:>9}")
+            ratio = f"{wall / median(f, 'wall'):.2f}x" if f else ""
+            cratio = f"{cpu / median(f, 'cpu'):.2f}x" if f else ""
+            spread = f"({min(m['wall'] for m in ms):.2f}-{max(m['wall'] for m in ms):.2f})"
+            print(f"{name:10} {round_:5} {wall:7.2f} {spread:>13} {cpu:7.2f} "
+                  f"{median(ms, 'mem'):8.1f} {median(ms, 'requests'):5.0f} "
+                  f"{median(ms, '304'):5.0f} {ratio:>10} {cratio:>9}")
+    targets(results)
+
+
+def targets(results: Results) -> None:
+    """The issue's targets, each with the figures it compares."""
+    def wall(tool: str, round_: str) -> float | None:
+        ms = results.get(tool, {}).get(round_)
+        return median(ms, "wall") if ms else None
+
+    w_warm, w_cold = wall("watcher", "warm"), wall("watcher", "cold")
+    if w_warm is None or w_cold is None:
+        return
+    checks = []
+    if (f := wall("floor", "warm")) is not None:
+        checks.append((f"warm round within 1.3x the floor: {w_warm / f:.2f}x", w_warm <= 1.3 * f))
+    if (r := wall("rss2email", "warm")) is not None:
+        checks.append((f"warm round 2x faster than rss2email: {r / w_warm:.2f}x", r >= 2 * w_warm))
+    if (b := wall("newsboat", "cold")) is not None:
+        checks.append((f"cold round faster than newsboat: {w_cold:.2f} s against {b:.2f} s",
+                       w_cold < b))
+    peak = max(median(ms, "mem") for ms in results["watcher"].values())
+    checks.append((f"peak memory under 150 MB: {peak:.0f} MB", peak < 150))
+    for text, ok in checks:
+        print(f"  {'met' if ok else 'MISSED':6} {text}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--only", nargs="*", help="contenders to run (default: all)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per contender; medians are reported (default: 3)")
     args = parser.parse_args()
     peers = install_peers()
     if args.only:
@@ -252,7 +305,7 @@ def main() -> None:
           + ", ".join(k + ("" if not isinstance(v, str) else " (skipped)")
                       for k, v in peers.items()))
     for n in args.feeds:
-        report(n, run(n, peers))
+        report(n, run(n, peers, args.repeat))
 
 
 if __name__ == "__main__":
