@@ -120,14 +120,6 @@ def test_feed_state_round_trips_and_saving_again_replaces_it(store: Store) -> No
     assert store.feed("https://nowhere.example/") is None
 
 
-def test_due_feeds_are_unknown_or_past_their_time_and_not_gone(store: Store) -> None:
-    store.save_feed(FeedState(url="u-due", next_poll_at=T - 1))
-    store.save_feed(FeedState(url="u-later", next_poll_at=T + 1))
-    store.save_feed(FeedState(url="u-gone", next_poll_at=T - 1, gone=True))
-    urls = ["u-due", "u-later", "u-gone", "u-new"]
-    assert store.due_feeds(urls, T) == ["u-due", "u-new"]
-
-
 # -- items and stories ----------------------------------------------------------------------
 def test_items_are_found_by_key_canonical_url_or_content(store: Store) -> None:
     a = add_item(store, "k1", canonical="https://x.example/story", chash="H1")
@@ -162,7 +154,6 @@ def test_stories_link_items(store: Store) -> None:
     story = store.insert_story("sig-a", a, T)
     store.update_item_story(a, story, "sig-a")
     store.update_item_story(b, story, "sig-b")
-    store.set_story_item(story, b)
     assert store.recent_stories(T) == [(story, "sig-a"), (story, "sig-b")]
     assert store.recent_stories(T + 1) == [(story, "sig-b")]
     got = store.item("https://f.example/rss", "k2")

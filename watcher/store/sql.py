@@ -111,16 +111,6 @@ class SQLStore:
         """Record a feed's state after a poll; this also ends the poller's lease on it."""
         self._exec(_SAVE_FEED, [getattr(state, c) for c in FEED_COLUMNS])
 
-    def due_feeds(self, urls: Sequence[str], now: float) -> list[str]:
-        """Configured feeds whose next poll is due (unknown feeds are due at once)."""
-        known = {r["url"]: r for r in self._rows("SELECT url, next_poll_at, gone FROM feeds")}
-        due = []
-        for url in urls:
-            row = known.get(url)
-            if row is None or (not row["gone"] and row["next_poll_at"] <= now):
-                due.append(url)
-        return due
-
     # -- items ----------------------------------------------------------------------------
     def item(self, feed_url: str, key: str) -> StoredItem | None:
         row = self._one("SELECT id, feed_url, item_key, content_hash, title, matched, story_id"
@@ -176,9 +166,6 @@ class SQLStore:
         row = self._one("INSERT INTO stories (signature, item_id, created_at) VALUES (?, ?, ?)"
                         " RETURNING id", (signature, item_id, now))
         return int(row["id"]) if row else 0
-
-    def set_story_item(self, story_id: int, item_id: int) -> None:
-        self._exec("UPDATE stories SET item_id = ? WHERE id = ?", (item_id, story_id))
 
     def recent_stories(self, since: float) -> list[tuple[int, str]]:
         """(story id, signature) of every story item seen since then: first copies and joins."""
