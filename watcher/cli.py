@@ -10,11 +10,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from watcher.config import Config, find_config, load_config
 from watcher.errors import ConfigError, WatcherError
 from watcher.logs import setup_logging
 from watcher.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    from watcher.config import Config
 
 log = logging.getLogger("watcher.cli")
 
@@ -56,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("poll", "run"):
+        from watcher.fetchpool import prestart
+
+        prestart()
     setup_logging(args.log_format, "DEBUG" if args.debug else "INFO")
     try:
         return _dispatch(args)
@@ -77,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> Config:
+    from watcher.config import find_config, load_config
+
     config = load_config(find_config(args.config))
     for warning in config.warnings:
         log.warning("%s", warning)
@@ -87,6 +96,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from watcher import commands
 
     if args.command == "run":
+        from watcher.config import find_config
         from watcher.daemon import run_daemon
 
         path = find_config(args.config)

@@ -26,6 +26,7 @@ from watcher.deliver.channels import Channel, build_channel
 from watcher.deliver.outbox import Outbox
 from watcher.errors import DeliveryError, ParseError, WatcherError
 from watcher.fetch import Fetcher
+from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
 from watcher.models import Alert, Match, ParsedFeed, Snippet
 from watcher.parseworker import die_with_parent, parse_document
@@ -155,6 +156,15 @@ class Engine:
         self.parser = parser or ParserPool(self.metrics, s.parse_workers)
         self.pipeline = Pipeline(self.router, store, self.fetcher)
         self.pipeline.parse = self.parser
+        # fetching and parsing in worker processes, unless a parser pool was given (tests)
+        self.remote: FetchPool | None = None
+        if parser is None:
+            self.remote = FetchPool(
+                self.parser.workers,
+                {"max_connections": s.concurrency, "per_host": s.per_host,
+                 "read_timeout": s.timeout_seconds, "total_timeout": s.timeout_seconds * 2,
+                 "max_bytes": s.max_bytes}, self.metrics)
+            self.pipeline.remote = self.remote
         tz = s.tz
         channels = {name: cast(Channel, CountedChannel(build_channel(name, cfg, tz), self.metrics))
                     for name, cfg in config.channels.items()}
@@ -167,6 +177,8 @@ class Engine:
 
     async def aclose(self) -> None:
         self.parser.close()
+        if self.remote is not None:
+            self.remote.close()
         await self.fetcher.aclose()
 
     async def poll(self, feeds: Sequence[FeedConfig]) -> list[PollOutcome]:
@@ -180,7 +192,9 @@ class Engine:
             except Exception as exc:  # one feed's bug must not stop the others
                 log.exception("feed %s: unexpected error", feed.label, extra={"feed": feed.label})
                 return PollOutcome(feed.label, False, "error", error=f"internal error: {exc}")
-        if feeds:
+        if feeds and self.remote is not None:
+            self.remote.start()
+        elif feeds:
             self.parser.warm()
         outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
         self.after_polls(feeds, outcomes)

@@ -19,6 +19,7 @@ from watcher.dedup import (
 from watcher.errors import FetchError, ParseError
 from watcher.faults import crash_point
 from watcher.fetch import Fetcher
+from watcher.fetchpool import Fetched, FetchPool
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.parse import body_hash, parse_feed
 from watcher.query import Document, make_snippet, plain_text
@@ -57,6 +58,8 @@ class Pipeline:
         self.router = router
         self.store = store
         self.fetcher = fetcher
+        # set by the engine: fetch and parse in worker processes instead of fetcher + parse
+        self.remote: FetchPool | None = None
         self.rng = rng or random.Random()
         self.settings = router.config.settings
 
@@ -71,20 +74,25 @@ class Pipeline:
             interval = adaptive_interval(arrivals, now, lo, hi, interval)
         url = state.current_url or feed.url
         try:
-            result = await self.fetcher.fetch(url, etag=state.etag,
-                                              last_modified=state.last_modified)
+            fetched = await self._fetch(url, state, feed.name)
         except FetchError as exc:
             return self._failed(feed, state, now, interval, str(exc), exc.kind, exc.retry_after,
                                 gone=exc.status == 410)
         crash_point("after_fetch")
+        result = fetched.result
         state = self._after_fetch(feed, state, result)
         if result.not_modified:
             return self._succeeded(feed, state, now, interval, "not modified")
-        digest = body_hash(result.body)
+        digest = fetched.digest or body_hash(result.body)
         if digest == state.body_hash:
             return self._succeeded(feed, state, now, interval, "unchanged")
         try:
-            parsed = await self.parse(result.body, result.headers, result.final_url, feed.name)
+            if fetched.parse_error is not None:
+                raise ParseError(fetched.parse_error)
+            parsed = fetched.parsed
+            if parsed is None:
+                parsed = await self.parse(result.body, result.headers, result.final_url,
+                                          feed.name)
         except ParseError as exc:
             return self._failed(feed, state, now, interval, f"parse failure: {exc}", "hard", None)
         if parsed.problem:
@@ -98,6 +106,15 @@ class Pipeline:
             self._save_success(feed, state, now, interval, "ok", new_items)
         return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
                            len(parsed.items), new_items, alerts)
+
+    async def _fetch(self, url: str, state: FeedState, feed_name: str | None) -> Fetched:
+        """Fetch here (parsing comes after), or fetch and parse in a worker process."""
+        if self.remote is not None:
+            return await self.remote.fetch(url, etag=state.etag,
+                                           last_modified=state.last_modified,
+                                           known_hash=state.body_hash, feed_name=feed_name)
+        return Fetched(await self.fetcher.fetch(url, etag=state.etag,
+                                                last_modified=state.last_modified))
 
     # -- feed state -----------------------------------------------------------------------
     def _after_fetch(self, feed: FeedConfig, state: FeedState, result: FetchResult) -> FeedState:

@@ -1,0 +1,142 @@
+"""watcher.fetchpool: fetch and parse in worker processes, against the local feed server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.servers.feeds import FeedServer
+from watcher.errors import FetchError
+from watcher.fetchpool import FetchPool
+from watcher.metrics import Metrics
+
+T = TypeVar("T")
+ITEMS = [{"title": f"Item {i}", "link": f"https://e.example/{i}", "guid": f"g{i}",
+          "summary": "Ankara and the S-400."} for i in range(3)]
+OPTIONS = {"max_connections": 10, "per_host": 4, "read_timeout": 5.0, "total_timeout": 10.0}
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s
+
+
+def run(fn: Callable[[FetchPool], Awaitable[T]], workers: int = 2,
+        options: dict[str, Any] | None = None, metrics: Metrics | None = None) -> T:
+    async def main() -> T:
+        pool = FetchPool(workers, options or OPTIONS, metrics)
+        try:
+            return await fn(pool)
+        finally:
+            pool.close()
+    return asyncio.run(main())
+
+
+def test_results_errors_and_parses_cross_from_the_workers(server: FeedServer) -> None:
+    feed = server.add_feed("/a", ITEMS)
+    server.set_body("/junk", b"this is not a feed at all", content_type="text/plain")
+    server.fail("/missing", 404, n=None)
+    metrics = Metrics()
+
+    async def scenario(pool: FetchPool) -> dict[str, Any]:
+        first = await pool.fetch(feed, etag=None, last_modified=None, known_hash=None,
+                                 feed_name="A")
+        same = await pool.fetch(feed, etag=None, last_modified=None, known_hash=first.digest,
+                                feed_name="A")
+        again = await pool.fetch(feed, etag=first.result.etag, known_hash=first.digest,
+                                 last_modified=first.result.last_modified, feed_name="A")
+        junk = await pool.fetch(server.url("/junk"), etag=None, last_modified=None,
+                                known_hash=None, feed_name=None)
+        with pytest.raises(FetchError) as missing:
+            await pool.fetch(server.url("/missing"), etag=None, last_modified=None,
+                             known_hash=None, feed_name=None)
+        return {"first": first, "same": same, "again": again, "junk": junk,
+                "missing": missing.value}
+
+    got = run(scenario, metrics=metrics)
+    first = got["first"]
+    assert first.result.status == 200 and first.result.body == b""   # the body stays there
+    assert first.parsed is not None and [i.title for i in first.parsed.items] == [
+        "Item 0", "Item 1", "Item 2"]
+    assert first.parsed.items[0].feed_name == "A"
+    assert got["same"].parsed is None and got["same"].digest == first.digest  # not parsed again
+    assert got["again"].result.status == 304 and got["again"].parsed is None
+    assert got["junk"].parsed is None and got["junk"].parse_error
+    missing = got["missing"]
+    assert (missing.kind, missing.status) == ("hard", 404)
+    value = metrics.registry.get_sample_value
+    assert value("watcher_parses_total") == 1
+    assert value("watcher_items_parsed_total") == 3
+    assert value("watcher_parse_failures_total") == 1
+    assert value("watcher_fetch_responses_total", {"code": "404"}) == 1
+
+
+def test_a_dead_worker_fails_its_fetches_and_a_new_one_takes_over(server: FeedServer) -> None:
+    feed = server.add_feed("/a", ITEMS)
+    release = server.hang("/slow", threading.Event())
+    server.add_feed("/slow", ITEMS)
+
+    async def scenario(pool: FetchPool) -> tuple[FetchError, int]:
+        stuck = asyncio.create_task(pool.fetch(server.url("/slow"), etag=None,
+                                               last_modified=None, known_hash=None,
+                                               feed_name=None))
+        while server.in_flight("/slow") < 1:
+            await asyncio.sleep(0.01)
+        worker = next(w for w in pool._workers if w is not None and w.pending)
+        os.kill(worker.process.pid, signal.SIGKILL)
+        with pytest.raises(FetchError) as crashed:
+            await stuck
+        release.set()
+        after = await pool.fetch(server.url("/slow"), etag=None, last_modified=None,
+                                 known_hash=None, feed_name=None)
+        other = await pool.fetch(feed, etag=None, last_modified=None, known_hash=None,
+                                 feed_name=None)
+        assert other.parsed is not None
+        return crashed.value, after.result.status
+
+    crashed, status = run(scenario, workers=1)
+    assert "fetch process crashed" in str(crashed) and crashed.kind == "transient"
+    assert status == 200
+
+
+def test_limits_are_shared_out_between_the_workers(server: FeedServer) -> None:
+    """per_host 2 over 2 workers: 1 each, so never more than 2 at once to one host; with
+    per_host 1 the feeds go to workers by host, and one worker keeps the limit alone."""
+    release = threading.Event()
+    paths = [f"/h{i}" for i in range(6)]
+    for path in paths:
+        server.add_feed(path, ITEMS)
+        server.hang(path, release)
+
+    def in_flight() -> int:
+        return sum(server.in_flight(p) for p in paths)
+
+    async def scenario(pool: FetchPool) -> int:
+        limit = pool.options["per_host"] * (1 if pool.by_host else pool.size)
+        tasks = [asyncio.create_task(pool.fetch(server.url(p), etag=None, last_modified=None,
+                                                known_hash=None, feed_name=None))
+                 for p in paths]
+        while in_flight() < limit:
+            await asyncio.sleep(0.01)
+        # give the others every chance to arrive: they must not
+        await asyncio.wait(tasks, timeout=0.3)
+        most = in_flight()
+        release.set()
+        await asyncio.gather(*tasks)
+        return most
+
+    split = FetchPool(2, {**OPTIONS, "per_host": 2})
+    assert (split.by_host, split.options["per_host"]) == (False, 1)
+    assert run(scenario, options={**OPTIONS, "per_host": 2}) == 2
+    release.clear()
+    by_host = FetchPool(2, {**OPTIONS, "per_host": 1})
+    assert by_host.by_host and by_host.options["per_host"] == 1
+    assert len({by_host._slot(server.url(p)) for p in paths}) == 1
+    assert run(scenario, options={**OPTIONS, "per_host": 1}) == 1

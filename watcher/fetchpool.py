@@ -1,0 +1,264 @@
+"""Fetching and parsing in worker processes, so that httpx's work is spread over every core.
+
+httpx costs about a millisecond of CPU per request and feedparser about ten per changed
+document; in one process that is the whole round's critical path. Here each worker
+process runs its own event loop with its own `Fetcher` (watcher/fetch.py) and parses
+what changed (feedparser in a thread, so its loop keeps fetching); the daemon's process
+keeps the store, matching, dedup and delivery, and receives small answers: the fetch
+result without its body, the body's hash, and the parsed items.
+
+Limits hold across the workers: a feed goes to the worker `hash(url) % workers`, each
+worker has its share of `concurrency` and of `per_host`; when `per_host` is smaller than
+the number of workers, feeds are placed by host instead, so one worker alone talks to a
+host and its limit holds as configured.
+
+A worker that dies (the OOM killer on a hostile document, say) fails the fetches it had
+in flight ("the fetch process crashed"), and a new one starts on the next request.
+Workers are spawned (no inherited threads or locks) and killed by the kernel when the
+daemon dies (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+import zlib
+from dataclasses import dataclass, replace
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from watcher.errors import FetchError, ParseError
+from watcher.models import FetchResult, ParsedFeed
+
+if TYPE_CHECKING:   # workers import this module: they need neither metrics nor its library
+    from watcher.metrics import Metrics
+
+log = logging.getLogger("watcher.fetchpool")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetch done in a worker: the result (body dropped), and for a changed body its hash
+    and its parse (items, or the reason it could not be parsed)."""
+
+    result: FetchResult
+    digest: str | None = None
+    parsed: ParsedFeed | None = None
+    parse_error: str | None = None
+
+
+@dataclass
+class _Worker:
+    process: Any   # multiprocessing's SpawnProcess
+    conn: Connection
+    pending: dict[int, asyncio.Future[tuple[Any, ...]]]
+
+
+class FetchPool:
+    def __init__(self, workers: int, fetcher_options: dict[str, Any],
+                 metrics: Metrics | None = None) -> None:
+        """`fetcher_options` are Fetcher's; `metrics` counts fetches and parses as the
+        Fetcher and the parser pool do."""
+        self.metrics = metrics
+        self.size = max(1, workers)
+        self.options = dict(fetcher_options)
+        per_host = int(self.options.get("per_host", 2))
+        self.by_host = per_host < self.size
+        self.options["per_host"] = per_host if self.by_host else per_host // self.size
+        self.options["max_connections"] = max(
+            1, -(-int(self.options.get("max_connections", 10)) // self.size))
+        self._workers: list[_Worker | None] = [None] * self.size
+        self._next_id = 0
+
+    def start(self) -> None:
+        """Start every worker now (they boot while the first requests are prepared)."""
+        for i in range(self.size):
+            self._worker(i)
+
+    def _slot(self, url: str) -> int:
+        key = (urlsplit(url).hostname or "") if self.by_host else url
+        return zlib.crc32(key.encode()) % self.size
+
+    def _worker(self, i: int) -> _Worker:
+        worker = self._workers[i]
+        if worker is not None:
+            return worker
+        ctx = _context()
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=worker_main, args=(child, self.options), daemon=True,
+                              name=f"watcher-fetch-{i}")
+        process.start()
+        child.close()
+        worker = _Worker(process, parent, {})
+        self._workers[i] = worker
+        asyncio.get_running_loop().add_reader(parent.fileno(), self._on_answer, i, worker)
+        return worker
+
+    async def fetch(self, url: str, *, etag: str | None, last_modified: str | None,
+                    known_hash: str | None, feed_name: str | None) -> Fetched:
+        """Fetch `url` in its worker and parse it there unless its body hash is `known_hash`."""
+        worker = self._worker(self._slot(url))
+        self._next_id += 1
+        req_id = self._next_id
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        worker.pending[req_id] = future
+        try:
+            worker.conn.send((req_id, url, etag, last_modified, known_hash, feed_name))
+        except (OSError, ValueError):
+            self._lost(worker)
+        try:
+            answer = await future
+        finally:
+            worker.pending.pop(req_id, None)
+        metrics = self.metrics
+        if answer[0] == "error":
+            _, message, kind, status, retry_after, elapsed = answer
+            if metrics is not None and status is not None:
+                metrics.observe_fetch(status, elapsed)
+            raise FetchError(message, kind=kind, status=status, retry_after=retry_after)
+        _, result, digest, parsed, parse_error = answer
+        if metrics is not None:
+            metrics.observe_fetch(result.status, result.elapsed)
+            if parse_error is not None:
+                metrics.parse_failures.inc()
+            elif parsed is not None:
+                metrics.parses.inc()
+                metrics.items_parsed.inc(len(parsed.items))
+        return Fetched(result, digest, parsed, parse_error)
+
+    def _on_answer(self, i: int, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                req_id, answer = worker.conn.recv()
+                future = worker.pending.pop(req_id, None)
+                if future is not None and not future.done():
+                    future.set_result(answer)
+        except (EOFError, OSError):
+            self._lost(worker)
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker is gone: fail what it had in flight; the next request starts a new one."""
+        if worker in self._workers:
+            self._workers[self._workers.index(worker)] = None
+            log.error("a fetch process died with %d fetches in flight; starting a new one",
+                      len(worker.pending))
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.conn.fileno())
+        worker.conn.close()
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_result(("error", "the fetch process crashed", "transient", None,
+                                   None, 0.0))
+        worker.pending.clear()
+        worker.process.join(0)
+
+    def close(self) -> None:
+        """Stop every worker (their in-flight fetches are abandoned)."""
+        for i, worker in enumerate(self._workers):
+            if worker is None:
+                continue
+            self._workers[i] = None
+            try:
+                asyncio.get_running_loop().remove_reader(worker.conn.fileno())
+            except RuntimeError:   # no loop running any more
+                pass
+            worker.conn.close()   # the worker sees EOF and ends
+            worker.process.join(2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+
+
+def _context() -> Any:
+    """Workers are forked from multiprocessing's fork server: one fresh, single-threaded
+    process that imports the fetcher and the parser once, instead of each worker importing
+    them again (and never a fork of the daemon itself, with its threads and locks)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["watcher.fetchpool", "watcher.fetch", "watcher.parse"])
+    return ctx
+
+
+def prestart() -> None:
+    """Start the fork server now: it imports httpx and feedparser on another core while
+    this process imports the rest of watcher (called first thing by `poll` and `run`)."""
+    _context()
+    forkserver.ensure_running()
+
+
+# -- the worker side ---------------------------------------------------------------------
+
+def worker_main(conn: Connection, options: dict[str, Any]) -> None:
+    """A worker process: serve fetch requests from `conn` until it closes."""
+    from watcher.parseworker import die_with_parent
+
+    die_with_parent()
+    asyncio.run(_serve(conn, options))
+
+
+async def _serve(conn: Connection, options: dict[str, Any]) -> None:
+    from watcher.fetch import Fetcher
+
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_request() -> None:
+        try:
+            while conn.poll():
+                request = conn.recv()
+                task = loop.create_task(_answer(fetcher, conn, *request))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except (EOFError, OSError):
+            loop.remove_reader(conn.fileno())
+            done.set()
+
+    async with Fetcher(**options) as fetcher:
+        loop.add_reader(conn.fileno(), on_request)
+        await done.wait()
+        for task in tasks:
+            task.cancel()
+
+
+async def _answer(fetcher: Any, conn: Connection, req_id: int, url: str, etag: str | None,
+                  last_modified: str | None, known_hash: str | None,
+                  feed_name: str | None) -> None:
+    try:
+        answer = await _fetch_and_parse(fetcher, url, etag, last_modified, known_hash,
+                                        feed_name)
+    except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
+        answer = ("error", f"internal error: {type(exc).__name__}: {exc}"[:300], "transient",
+                  None, None, 0.0)
+    try:
+        conn.send((req_id, answer))
+    except (OSError, ValueError):   # the daemon is gone or closed us
+        pass
+
+
+async def _fetch_and_parse(fetcher: Any, url: str, etag: str | None, last_modified: str | None,
+                           known_hash: str | None, feed_name: str | None) -> tuple[Any, ...]:
+    from watcher.parse import body_hash, parse_feed
+
+    started = time.monotonic()
+    try:
+        result: FetchResult = await fetcher.fetch(url, etag=etag, last_modified=last_modified)
+    except FetchError as exc:
+        return ("error", str(exc), exc.kind, exc.status, exc.retry_after,
+                time.monotonic() - started)
+    body = result.body
+    light = replace(result, body=b"")
+    if result.not_modified:
+        return ("ok", light, None, None, None)
+    digest = body_hash(body)
+    if digest == known_hash:
+        return ("ok", light, digest, None, None)
+    try:
+        parsed = await asyncio.to_thread(parse_feed, body, headers=result.headers,
+                                         url=result.final_url, feed_name=feed_name)
+    except ParseError as exc:
+        return ("ok", light, digest, None, str(exc))
+    return ("ok", light, digest, parsed, None)
