@@ -53,7 +53,7 @@ class WatcherSettings(_Model):
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     min_interval: str = "2m"     # bounds of interval = "auto"
     max_interval: str = "6h"
-    parse_workers: int = Field(default=0, ge=0, le=64)   # 0: one parser process per core
+    parse_workers: int = Field(default=0, ge=0, le=64)   # 0: one fetch+parse worker per core
     lease: str = "2m"            # how long a daemon's claim on a feed or an alert lasts
 
     @field_validator("interval")

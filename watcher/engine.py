@@ -1,8 +1,9 @@
 """A loaded config put to work: store, fetcher, parser processes, pipeline, outbox and health.
 
 `watcher poll` and `watcher run` both drive an Engine. It owns the shell parts around
-the pipeline: the process pool that spreads feedparser over every core (a crashed
-worker is replaced and costs only that feed's parse), the metrics the stages record,
+the pipeline: the worker processes that fetch and parse on every core
+(watcher/fetchpool.py; the in-process fetcher plus a feedparser process pool when a
+parser pool is given, as some tests do), the metrics the stages record,
 and feed health (watcher.health decides; here its notices are queued as "health"
 alerts to the `[watcher] health` channels, and the network-down check runs).
 """
