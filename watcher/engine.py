@@ -84,8 +84,7 @@ class ParserPool:
         except ParseError:
             self.metrics.parse_failures.inc()
             raise
-        self.metrics.parses.inc()
-        self.metrics.items_parsed.inc(len(parsed.items))
+        self.metrics.observe_parse(len(parsed.items))
         return parsed
 
     def close(self) -> None:

@@ -14,8 +14,9 @@ host and its limit holds as configured.
 
 A worker that dies (the OOM killer on a hostile document, say) fails the fetches it had
 in flight ("the fetch process crashed"), and a new one starts on the next request.
-Workers are spawned (no inherited threads or locks) and killed by the kernel when the
-daemon dies (PR_SET_PDEATHSIG).
+Workers are forked from multiprocessing's fork server (a fresh single-threaded process,
+so they inherit no threads or locks of the daemon); the fork server ends when the daemon
+ends, and the kernel then kills its workers (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Fetched:
 
 @dataclass
 class _Worker:
-    process: Any   # multiprocessing's SpawnProcess
+    process: Any   # multiprocessing's ForkServerProcess
     conn: Connection
     pending: dict[int, asyncio.Future[tuple[Any, ...]]]
 
@@ -95,7 +96,7 @@ class FetchPool:
         child.close()
         worker = _Worker(process, parent, {})
         self._workers[i] = worker
-        asyncio.get_running_loop().add_reader(parent.fileno(), self._on_answer, i, worker)
+        asyncio.get_running_loop().add_reader(parent.fileno(), self._on_answer, worker)
         return worker
 
     async def fetch(self, url: str, *, etag: str | None, last_modified: str | None,
@@ -126,11 +127,10 @@ class FetchPool:
             if parse_error is not None:
                 metrics.parse_failures.inc()
             elif parsed is not None:
-                metrics.parses.inc()
-                metrics.items_parsed.inc(len(parsed.items))
+                metrics.observe_parse(len(parsed.items))
         return Fetched(result, digest, parsed, parse_error)
 
-    def _on_answer(self, i: int, worker: _Worker) -> None:
+    def _on_answer(self, worker: _Worker) -> None:
         try:
             while worker.conn.poll():
                 req_id, answer = worker.conn.recv()
@@ -190,6 +190,8 @@ def prestart() -> None:
 
 
 # -- the worker side ---------------------------------------------------------------------
+# (its imports are inside the functions: `prestart` imports this module first thing, before
+# httpx and feedparser, which the fork server preloads on the other core)
 
 def worker_main(conn: Connection, options: dict[str, Any]) -> None:
     """A worker process: serve fetch requests from `conn` until it closes."""

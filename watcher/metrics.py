@@ -63,6 +63,11 @@ class Metrics:
         self.responses.labels(code=str(status)).inc()
         self.fetch_seconds.observe(seconds)
 
+    def observe_parse(self, items: int) -> None:
+        """One document parsed, with this many items."""
+        self.parses.inc()
+        self.items_parsed.inc(items)
+
     def set_pending(self, counts: Mapping[str, Mapping[str, int]],
                     channels: list[str]) -> None:
         for name in sorted(set(channels) | set(counts)):
