@@ -12,10 +12,10 @@ the medians are reported, since a shared machine's speed drifts.
 Contenders, each a subprocess: `watcher poll` (console channel to /dev/null), rss2email
 (`r2e run --no-send`, pip-installed in a temporary venv), newsboat (`newsboat -x reload`,
 Debian package) and a floor: httpx at the same concurrency plus feedparser, conditional
-GET, nothing else. Printed per round: wall time, CPU seconds (the process and its
-children), peak memory (sum of PSS over the process tree, sampled every 20 ms), requests
-and 304s seen by the server, and the ratio to the floor; then the issue's targets, met or
-missed. A peer that cannot be installed is reported and skipped.
+GET, nothing else. Printed per round: wall time, CPU seconds and peak memory (summed over
+the process tree, sampled every 20 ms; PSS for memory; the contender's rusage if its CPU
+is larger), requests and 304s seen by the server, and the ratio to the floor; then the
+issue's targets, met or missed. A peer that cannot be installed is reported and skipped.
 """
 
 from __future__ import annotations
