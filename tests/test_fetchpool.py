@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -140,3 +141,47 @@ def test_limits_are_shared_out_between_the_workers(server: FeedServer) -> None:
     assert by_host.by_host and by_host.options["per_host"] == 1
     assert len({by_host._slot(server.url(p)) for p in paths}) == 1
     assert run(scenario, options={**OPTIONS, "per_host": 1}) == 1
+
+
+def _fork_server_pids() -> list[int]:
+    """Children of this process that run multiprocessing's fork server."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"multiprocessing.forkserver" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_sigterm_and_sigint_to_the_whole_group_leave_the_workers_to_the_daemon(
+        server: FeedServer) -> None:
+    """systemd stops a unit by signalling all its processes at once (Ctrl-C does the same
+    with SIGINT): the workers and the fork server must leave their ending to the daemon,
+    which closes them after its in-flight polls, instead of dying under it."""
+    feeds = [server.add_feed(f"/a{i}", ITEMS) for i in range(8)]
+
+    async def fetch_all(pool: FetchPool) -> list[int]:
+        got = await asyncio.gather(*(pool.fetch(f, etag=None, last_modified=None,
+                                                known_hash=None, feed_name=None) for f in feeds))
+        return [g.result.status for g in got]
+
+    async def scenario(pool: FetchPool) -> list[int]:
+        assert {pool._slot(f) for f in feeds} == set(range(pool.size))   # every worker used
+        await fetch_all(pool)
+        targets = [w.process.pid for w in pool._workers if w is not None]
+        targets += _fork_server_pids()
+        assert len(targets) == pool.size + 1
+        for pid in targets:
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGINT)
+        statuses = await fetch_all(pool)   # every worker answers again: none died
+        assert all(os.waitpid(pid, os.WNOHANG) == (0, 0) for pid in _fork_server_pids())
+        return statuses
+
+    assert run(scenario) == [200] * 8

@@ -22,10 +22,14 @@ ends, and the kernel then kills its workers (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import signal
+import threading
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
@@ -92,7 +96,8 @@ class FetchPool:
         parent, child = ctx.Pipe()
         process = ctx.Process(target=worker_main, args=(child, self.options), daemon=True,
                               name=f"watcher-fetch-{i}")
-        process.start()
+        with _terms_ignored():   # the first start launches the fork server
+            process.start()
         child.close()
         worker = _Worker(process, parent, {})
         self._workers[i] = worker
@@ -186,7 +191,24 @@ def prestart() -> None:
     """Start the fork server now: it imports httpx and feedparser on another core while
     this process imports the rest of watcher (called first thing by `poll` and `run`)."""
     _context()
-    forkserver.ensure_running()
+    with _terms_ignored():
+        forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _terms_ignored() -> Iterator[None]:
+    """SIGTERM ignored while the fork server starts, so that it and its workers inherit
+    that: systemd (and `kill` on a process group, and Ctrl-C for SIGINT) signals every
+    process of the unit at once, but the daemon alone decides when they end. They end
+    when it closes their pipes, and at once if it dies (see the module docstring)."""
+    if threading.current_thread() is not threading.main_thread():   # signal's own rule
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- the worker side ---------------------------------------------------------------------
@@ -198,6 +220,9 @@ def worker_main(conn: Connection, options: dict[str, Any]) -> None:
     from watcher.parseworker import die_with_parent
 
     die_with_parent()
+    # SIGTERM is ignored already (inherited from the fork server); the fork server gives
+    # its children back the default SIGINT, which Ctrl-C would deliver here too
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_serve(conn, options))
 
 
