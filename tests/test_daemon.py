@@ -237,7 +237,7 @@ def crash_on_marker(body: bytes, headers: dict[str, str], url: str,
     """A parse function for the pool that kills its worker process on a marked body."""
     import os
 
-    from watcher.engine import parse_document
+    from watcher.parseworker import parse_document
 
     if b"CRASH-THE-PARSER" in body:
         os._exit(3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import brotli
 import httpx
 import pytest
+import trustme
 
 from tests.servers.feeds import FeedServer
 from watcher.errors import FetchError
@@ -425,3 +427,29 @@ def test_transport_error_descriptions() -> None:
 def test_bad_urls_are_hard() -> None:
     assert fetch_error("ftp://example.org/feed").kind == "hard"
     assert fetch_error("not a url").kind == "hard"
+
+
+# -- TLS ---------------------------------------------------------------------------
+
+def test_tls_certificates_are_verified_with_the_shared_context() -> None:
+    """One TLS context is made per process (the fork server's workers inherit it): it
+    still refuses a certificate that no trusted authority signed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)   # an unknown authority
+    listener = socket.create_server(("127.0.0.1", 0))
+    handshakes: list[str] = []
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as raw:
+            try:
+                with context.wrap_socket(raw, server_side=True):
+                    handshakes.append("completed")
+            except (ssl.SSLError, OSError) as exc:   # the client gave up: as it must
+                handshakes.append(type(exc).__name__)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    error = fetch_error(f"https://127.0.0.1:{listener.getsockname()[1]}/feed")
+    thread.join(5)
+    assert (error.kind, str(error).split(": ", 1)[1]) == ("transient", "TLS handshake failed")
+    assert handshakes and handshakes != ["completed"]

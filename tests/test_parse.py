@@ -7,8 +7,10 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import feedparser.mixin
 import pytest
 
+from tests.conftest import SHARED
 from tests.servers.feeds import render_feed
 from watcher.errors import ParseError
 from watcher.models import Item
@@ -206,3 +208,43 @@ def test_utf16_without_bom() -> None:
 def test_body_hash() -> None:
     assert body_hash(b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert body_hash(b"abc") != body_hash(b"abd")
+
+
+BASES = b"""<?xml version="1.0"?>
+<rss version="2.0" xml:base="https://base.example/news/">
+<channel><title>Bases</title>
+<item><title>a</title><guid>relative/1</guid></item>
+<item xml:base="sub/"><title>b</title><link>page.html</link><guid>2</guid></item>
+<item xml:base="javascript:alert(1)//"><title>c</title><link>x.html</link><guid>3</guid></item>
+<item><title>d</title><guid isPermaLink="false">item-4</guid><link>/abs/4</link></item>
+</channel></rss>"""
+
+
+def _documents() -> list[tuple[str, bytes]]:
+    atom, _ = render_feed(items=[ITEM, {"title": "TF-X", "link": "/kaan"}], title="Wire",
+                          kind="atom", link="https://e.org/")
+    docs = [("bases", BASES), ("atom", atom)]
+    for name in ("al-monitor-rss2.xml", "straitstimes-singapore-rss2.xml",
+                 "evanfields-blog-atom-s400-substring.xml"):
+        docs.append((name, (SHARED / "feeds" / "real" / name).read_bytes()))
+    docs += [(p.name, p.read_bytes()) for p in sorted((SHARED / "feeds" / "hostile").glob(
+        "items-without-titles.xml"))]
+    return docs
+
+
+@pytest.mark.parametrize(("name", "body"), _documents(), ids=[n for n, _ in _documents()])
+def test_memoised_base_uri_changes_no_result(name: str, body: bytes,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """feedparser's base-URI function is memoised for speed: guids, links and xml:base
+    (relative, nested, or of a refused scheme) come out as with the original."""
+    memoised = feedparser.mixin.make_safe_absolute_uri
+    assert hasattr(memoised, "cache_info")   # the memo is in place
+    fast = parse_feed(body, headers={}, url=URL)
+    monkeypatch.setattr(feedparser.mixin, "make_safe_absolute_uri", memoised.__wrapped__)
+    assert parse_feed(body, headers={}, url=URL) == fast
+    if name == "bases":
+        assert [(i.guid, i.link) for i in fast.items] == [
+            ("https://base.example/news/relative/1", "https://base.example/news/relative/1"),
+            ("https://base.example/news/sub/2", "https://base.example/news/sub/page.html"),
+            ("https://base.example/news/3", "https://base.example/news/x.html"),   # base refused
+            ("item-4", "https://base.example/abs/4")]

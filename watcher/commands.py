@@ -17,7 +17,7 @@ from watcher.engine import Engine
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
-from watcher.parse import parse_feed
+from watcher.pipeline import parse_in_thread
 from watcher.query import Document, Matcher, plain_text
 from watcher.store import open_store
 from watcher.timeparse import format_duration
@@ -60,8 +60,7 @@ async def check(config: Config, *, online: bool) -> int:
 async def _try_feed(engine: Engine, url: str) -> tuple[bool, str]:
     try:
         result = await engine.fetcher.fetch(url)
-        parsed = await asyncio.to_thread(parse_feed, result.body, headers=result.headers,
-                                         url=result.final_url)
+        parsed = await parse_in_thread(result.body, result.headers, result.final_url, None)
     except (FetchError, ParseError) as exc:
         return False, f"FAILED, {exc}"
     return True, f"OK, {len(parsed.items)} items ({parsed.title or 'untitled'})"
@@ -227,6 +226,9 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
         except OSError as exc:
             raise WatcherError(f"{source}: cannot read: {exc.strerror}") from None
         headers, url = {}, Path(source).resolve().as_uri()
+    # feedparser is loaded by the commands that parse in this process
+    from watcher.parse import parse_feed
+
     parsed = parse_feed(body, headers=headers, url=url)
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []

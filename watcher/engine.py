@@ -19,22 +19,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from watcher import health
 from watcher.config import Config, FeedConfig
 from watcher.deliver.channels import Channel, build_channel
 from watcher.deliver.outbox import Outbox
 from watcher.errors import DeliveryError, ParseError, WatcherError
-from watcher.fetch import Fetcher
 from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
 from watcher.models import Alert, Match, ParsedFeed, Snippet
-from watcher.parseworker import die_with_parent, parse_document
 from watcher.pipeline import Pipeline, PollOutcome
 from watcher.routing import Router
 from watcher.schedule import arrivals_key, loads_arrivals
 from watcher.store import Store
+
+# imported when first used: the daemon's process needs neither httpx nor feedparser
+# when the workers fetch and parse
+if TYPE_CHECKING:
+    from watcher.fetch import Fetcher
 
 log = logging.getLogger("watcher.engine")
 ParseFunc = Callable[[bytes, dict[str, str], str, "str | None"], ParsedFeed]
@@ -44,7 +47,8 @@ class ParserPool:
     """feedparser in worker processes; a crashed worker fails one parse, not the daemon."""
 
     def __init__(self, metrics: Metrics, workers: int = 0,
-                 func: ParseFunc = parse_document) -> None:
+                 func: ParseFunc | None = None) -> None:
+        """`func` defaults to watcher.parseworker.parse_document."""
         self.metrics = metrics
         self.workers = workers or os.cpu_count() or 1
         self.func = func
@@ -52,6 +56,9 @@ class ParserPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            from watcher.parseworker import die_with_parent, parse_document
+
+            self.func = self.func or parse_document
             # spawn: workers never inherit the daemon's threads or locks, and are its direct
             # children, so they can ask the kernel to kill them when it dies (even by SIGKILL).
             ctx = multiprocessing.get_context("spawn")
@@ -72,7 +79,8 @@ class ParserPool:
         pool = self._executor()
         loop = asyncio.get_running_loop()
         try:
-            parsed = await loop.run_in_executor(pool, self.func, body, headers, url, feed_name)
+            func = cast(ParseFunc, self.func)
+            parsed = await loop.run_in_executor(pool, func, body, headers, url, feed_name)
         except BrokenProcessPool:
             self.metrics.parse_failures.inc()
             if self._pool is pool:
@@ -150,21 +158,22 @@ class Engine:
         self.metrics = metrics or Metrics()
         self.router = CountingRouter(config, self.metrics)
         s = config.settings
-        self.fetcher = Fetcher(max_connections=s.concurrency, per_host=s.per_host,
-                               read_timeout=s.timeout_seconds, total_timeout=s.timeout_seconds * 2,
-                               max_bytes=s.max_bytes, observe=self.metrics.observe_fetch)
-        self.parser = parser or ParserPool(self.metrics, s.parse_workers)
-        self.pipeline = Pipeline(self.router, store, self.fetcher)
-        self.pipeline.parse = self.parser
-        # fetching and parsing in worker processes, unless a parser pool was given (tests)
+        self._fetcher: Fetcher | None = None
+        self.pipeline = Pipeline(self.router, store, None)
+        # fetching and parsing in worker processes, unless a parser pool was given (tests):
+        # then the in-process fetcher fetches and the pool parses
+        self.parser = parser
         self.remote: FetchPool | None = None
         if parser is None:
             self.remote = FetchPool(
-                self.parser.workers,
+                s.parse_workers or os.cpu_count() or 1,
                 {"max_connections": s.concurrency, "per_host": s.per_host,
                  "read_timeout": s.timeout_seconds, "total_timeout": s.timeout_seconds * 2,
                  "max_bytes": s.max_bytes}, self.metrics)
             self.pipeline.remote = self.remote
+        else:
+            self.pipeline.fetcher = self.fetcher
+            self.pipeline.parse = parser
         tz = s.tz
         channels = {name: cast(Channel, CountedChannel(build_channel(name, cfg, tz), self.metrics))
                     for name, cfg in config.channels.items()}
@@ -175,11 +184,27 @@ class Engine:
             f.url: (f.consecutive_failures, f.error_kind) for f in known if not f.gone}
         self.gone = {f.url for f in known if f.gone}
 
+    @property
+    def fetcher(self) -> Fetcher:
+        """The in-process fetcher (`check --online`, `try`, a given parser pool), made on
+        first use."""
+        if self._fetcher is None:
+            from watcher.fetch import Fetcher
+
+            s = self.config.settings
+            self._fetcher = Fetcher(max_connections=s.concurrency, per_host=s.per_host,
+                                    read_timeout=s.timeout_seconds,
+                                    total_timeout=s.timeout_seconds * 2, max_bytes=s.max_bytes,
+                                    observe=self.metrics.observe_fetch)
+        return self._fetcher
+
     async def aclose(self) -> None:
-        self.parser.close()
+        if self.parser is not None:
+            self.parser.close()
         if self.remote is not None:
             self.remote.close()
-        await self.fetcher.aclose()
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
 
     async def poll(self, feeds: Sequence[FeedConfig]) -> list[PollOutcome]:
         """Poll these feeds concurrently (the fetcher bounds the connections), then health."""
@@ -194,7 +219,7 @@ class Engine:
                 return PollOutcome(feed.label, False, "error", error=f"internal error: {exc}")
         if feeds and self.remote is not None:
             self.remote.start()
-        elif feeds:
+        elif feeds and self.parser is not None:
             self.parser.warm()
         outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
         self.after_polls(feeds, outcomes)

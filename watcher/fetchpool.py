@@ -7,10 +7,12 @@ what changed (feedparser in a thread, so its loop keeps fetching); the daemon's 
 keeps the store, matching, dedup and delivery, and receives small answers: the fetch
 result without its body, the body's hash, and the parsed items.
 
-Limits hold across the workers: a feed goes to the worker `hash(url) % workers`, each
-worker has its share of `concurrency` and of `per_host`; when `per_host` is smaller than
-the number of workers, feeds are placed by host instead, so one worker alone talks to a
-host and its limit holds as configured.
+Limits hold across the workers: each has its share of `concurrency` and of `per_host`.
+Fetches wait in this process and go to a worker with room (one holds at most its share
+of connections plus two), so a worker busy parsing takes fewer and none idles while
+another has a backlog. When `per_host` is smaller than the number of workers, feeds are
+placed by host instead, so one worker alone talks to a host and its limit holds as
+configured.
 
 A worker that dies (the OOM killer on a hostile document, say) fails the fetches it had
 in flight ("the fetch process crashed"), and a new one starts on the next request.
@@ -29,6 +31,7 @@ import signal
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
@@ -61,6 +64,12 @@ class _Worker:
     process: Any   # multiprocessing's ForkServerProcess
     conn: Connection
     pending: dict[int, asyncio.Future[tuple[Any, ...]]]
+    served: int = 0
+
+
+# a fetch waiting for a worker: (request id, the request sent, where its answer goes)
+_Queued = tuple[int, tuple[Any, ...], "asyncio.Future[tuple[Any, ...]]"]
+SPARE = 2   # requests a worker holds beyond its connections, so it never waits for the next
 
 
 class FetchPool:
@@ -76,7 +85,11 @@ class FetchPool:
         self.options["per_host"] = per_host if self.by_host else per_host // self.size
         self.options["max_connections"] = max(
             1, -(-int(self.options.get("max_connections", 10)) // self.size))
+        self.depth = self.options["max_connections"] + SPARE
         self._workers: list[_Worker | None] = [None] * self.size
+        # one queue for every worker, or one per worker when feeds are placed by host
+        self._queues: list[deque[_Queued]] = [deque() for _ in range(
+            self.size if self.by_host else 1)]
         self._next_id = 0
 
     def start(self) -> None:
@@ -85,8 +98,8 @@ class FetchPool:
             self._worker(i)
 
     def _slot(self, url: str) -> int:
-        key = (urlsplit(url).hostname or "") if self.by_host else url
-        return zlib.crc32(key.encode()) % self.size
+        """The worker that alone talks to this feed's host (when placing by host)."""
+        return zlib.crc32((urlsplit(url).hostname or "").encode()) % self.size
 
     def _worker(self, i: int) -> _Worker:
         worker = self._workers[i]
@@ -106,20 +119,14 @@ class FetchPool:
 
     async def fetch(self, url: str, *, etag: str | None, last_modified: str | None,
                     known_hash: str | None, feed_name: str | None) -> Fetched:
-        """Fetch `url` in its worker and parse it there unless its body hash is `known_hash`."""
-        worker = self._worker(self._slot(url))
+        """Fetch `url` in a worker and parse it there unless its body hash is `known_hash`."""
         self._next_id += 1
         req_id = self._next_id
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-        worker.pending[req_id] = future
-        try:
-            worker.conn.send((req_id, url, etag, last_modified, known_hash, feed_name))
-        except (OSError, ValueError):
-            self._lost(worker)
-        try:
-            answer = await future
-        finally:
-            worker.pending.pop(req_id, None)
+        queue = self._queues[self._slot(url) if self.by_host else 0]
+        queue.append((req_id, (url, etag, last_modified, known_hash, feed_name), future))
+        self._dispatch()
+        answer = await future
         metrics = self.metrics
         if answer[0] == "error":
             _, message, kind, status, retry_after, elapsed = answer
@@ -135,18 +142,57 @@ class FetchPool:
                 metrics.observe_parse(len(parsed.items))
         return Fetched(result, digest, parsed, parse_error)
 
+    def _dispatch(self) -> None:
+        """Hand waiting fetches to the workers with room, the least busy first."""
+        try:
+            if self.by_host:
+                for i, queue in enumerate(self._queues):
+                    if queue:
+                        worker = self._worker(i)
+                        while queue and len(worker.pending) < self.depth:
+                            if not self._send(worker, queue.popleft()):
+                                break
+                return
+            queue = self._queues[0]
+            while queue:
+                worker = min((self._worker(i) for i in range(self.size)),
+                             key=lambda w: len(w.pending))
+                if len(worker.pending) >= self.depth or not self._send(worker, queue.popleft()):
+                    return
+        except (OSError, ValueError) as exc:   # no process can start: fail, don't hang
+            log.error("cannot start a fetch process: %s", exc)
+            for queue in self._queues:
+                _answer_all([future for _, _, future in queue],
+                            f"cannot start a fetch process: {exc}")
+                queue.clear()
+
+    def _send(self, worker: _Worker, queued: _Queued) -> bool:
+        """Send one fetch to `worker`; False if the worker turned out to be gone."""
+        req_id, request, future = queued
+        if future.done():   # its poll was cancelled while it waited
+            return True
+        worker.pending[req_id] = future
+        try:
+            worker.conn.send((req_id, *request))
+        except (OSError, ValueError):
+            self._lost(worker)
+            return False
+        return True
+
     def _on_answer(self, worker: _Worker) -> None:
         try:
             while worker.conn.poll():
                 req_id, answer = worker.conn.recv()
+                worker.served += 1
                 future = worker.pending.pop(req_id, None)
                 if future is not None and not future.done():
                     future.set_result(answer)
         except (EOFError, OSError):
             self._lost(worker)
+        self._dispatch()
 
     def _lost(self, worker: _Worker) -> None:
-        """A worker is gone: fail what it had in flight; the next request starts a new one."""
+        """A worker is gone: fail what it had in flight; a new one takes the queue."""
         if worker in self._workers:
             self._workers[self._workers.index(worker)] = None
             log.error("a fetch process died with %d fetches in flight; starting a new one",
@@ -154,15 +200,18 @@ class FetchPool:
         loop = asyncio.get_running_loop()
         loop.remove_reader(worker.conn.fileno())
         worker.conn.close()
-        for future in worker.pending.values():
-            if not future.done():
-                future.set_result(("error", "the fetch process crashed", "transient", None,
-                                   None, 0.0))
+        _answer_all(list(worker.pending.values()), "the fetch process crashed")
         worker.pending.clear()
         worker.process.join(0)
+        if any(self._queues):
+            loop.call_soon(self._dispatch)
 
     def close(self) -> None:
-        """Stop every worker (their in-flight fetches are abandoned)."""
+        """Stop every worker; fetches still in flight or waiting are cancelled."""
+        for queue in self._queues:
+            for _, _, future in queue:
+                future.cancel()
+            queue.clear()
         for i, worker in enumerate(self._workers):
             if worker is None:
                 continue
@@ -172,10 +221,20 @@ class FetchPool:
             except RuntimeError:   # no loop running any more
                 pass
             worker.conn.close()   # the worker sees EOF and ends
+            for future in worker.pending.values():
+                future.cancel()
+            worker.pending.clear()
             worker.process.join(2)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
+
+
+def _answer_all(futures: list[asyncio.Future[tuple[Any, ...]]], message: str) -> None:
+    """These fetches failed for a reason of ours, not the feed's: transient, retried."""
+    for future in futures:
+        if not future.done():
+            future.set_result(("error", message, "transient", None, None, 0.0))
 
 
 def _context() -> Any:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from watcher.config import FeedConfig
 from watcher.dedup import (
@@ -18,10 +19,8 @@ from watcher.dedup import (
 )
 from watcher.errors import FetchError, ParseError
 from watcher.faults import crash_point
-from watcher.fetch import Fetcher
 from watcher.fetchpool import Fetched, FetchPool
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
-from watcher.parse import body_hash, parse_feed
 from watcher.query import Document, make_snippet, plain_text
 from watcher.routing import Route, Router
 from watcher.schedule import (
@@ -34,6 +33,9 @@ from watcher.schedule import (
     remember_arrival,
 )
 from watcher.store import FeedState, Store, StoredItem
+
+if TYPE_CHECKING:   # the in-process path imports them when used (see `_fetch`, `_digest`)
+    from watcher.fetch import Fetcher
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -52,8 +54,9 @@ class PollOutcome:
 class Pipeline:
     """Runs the stages for one feed at a time; shares one fetcher and one store."""
 
-    def __init__(self, router: Router, store: Store, fetcher: Fetcher,
+    def __init__(self, router: Router, store: Store, fetcher: Fetcher | None,
                  rng: random.Random | None = None) -> None:
+        """`fetcher` fetches here, or the engine sets `remote` (then it may be None)."""
         self.parse = parse_in_thread
         self.router = router
         self.store = store
@@ -83,7 +86,7 @@ class Pipeline:
         state = self._after_fetch(feed, state, result)
         if result.not_modified:
             return self._succeeded(feed, state, now, interval, "not modified")
-        digest = fetched.digest or body_hash(result.body)
+        digest = fetched.digest or _body_hash(result.body)
         if digest == state.body_hash:
             return self._succeeded(feed, state, now, interval, "unchanged")
         try:
@@ -113,6 +116,8 @@ class Pipeline:
             return await self.remote.fetch(url, etag=state.etag,
                                            last_modified=state.last_modified,
                                            known_hash=state.body_hash, feed_name=feed_name)
+        if self.fetcher is None:
+            raise RuntimeError("a pipeline needs a fetcher or a fetch pool")
         return Fetched(await self.fetcher.fetch(url, etag=state.etag,
                                                 last_modified=state.last_modified))
 
@@ -302,9 +307,20 @@ class Pipeline:
 _EMPTY = Match(profile="", terms=())
 
 
+# The in-process path: watcher.parse (feedparser) is imported when first used, so that
+# the daemon's process never loads it while its workers parse.
+
+def _body_hash(body: bytes) -> str:
+    from watcher.parse import body_hash
+
+    return body_hash(body)
+
+
 async def parse_in_thread(body: bytes, headers: dict[str, str], url: str,
                           feed_name: str | None) -> ParsedFeed:
     """Parse off the event loop's thread (the engine may swap in a process pool)."""
+    from watcher.parse import parse_feed
+
     return await asyncio.to_thread(parse_feed, body, headers=headers, url=url,
                                    feed_name=feed_name)
 
