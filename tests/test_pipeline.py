@@ -89,3 +89,19 @@ def test_same_document_twice_records_nothing_new(pipeline: Pipeline) -> None:
     partial = feed_doc(s400(2, NOW))  # a partial fetch: item 1 missing, nothing is forgotten
     assert pipeline.record(feed, partial, NOW + 120, first_sight=False) == (0, 0)
     assert pipeline.record(feed, doc, NOW + 180, first_sight=False) == (0, 0)
+
+
+def test_a_guid_twice_in_one_document_is_one_item(pipeline: Pipeline) -> None:
+    """Items are looked up in one query per document: a guid repeated within the document
+    (as some feeds do) meets the copy just stored, the same as in the next poll."""
+    feed = pipeline.router.config.feeds[0]
+    first = s400(1, NOW)
+    edited = Item(**{**first.__dict__, "summary": first.summary + " Updated: Ankara replied."})
+    assert pipeline.record(feed, feed_doc(first, first), NOW, first_sight=False) == (1, 1)
+    stored = pipeline.store.item(feed.url, "id:id-1")
+    assert stored is not None
+    assert pipeline.record(feed, feed_doc(s400(2, NOW), edited, edited), NOW + 60,
+                           first_sight=False) == (1, 1)
+    again = pipeline.store.item(feed.url, "id:id-1")
+    assert again is not None and again.id == stored.id
+    assert again.content_hash != stored.content_hash   # the edit was recorded, once

@@ -134,6 +134,21 @@ def test_items_are_found_by_key_canonical_url_or_content(store: Store) -> None:
     assert store.known_elsewhere("https://y.example/", "H3") is None
 
 
+def test_items_by_keys_in_one_call(store: Store) -> None:
+    """A document's items are looked up together: only this feed's, any number of keys."""
+    keys = [f"id:{n}" for n in range(1_200)]
+    with store.transaction():
+        for key in keys[::2]:
+            add_item(store, key)
+        add_item(store, "id:1", feed="https://other.example/rss")
+    found = store.items("https://f.example/rss", [*keys, "id:0"])
+    assert sorted(found) == sorted(keys[::2])
+    one = found["id:600"]
+    assert (one.item_key, one.title, one.matched) == ("id:600", "title id:600", ("navy",))
+    assert one == store.item("https://f.example/rss", "id:600")
+    assert store.items("https://f.example/rss", []) == {}
+
+
 def test_item_updates_and_items_since(store: Store) -> None:
     a = add_item(store, "k1", seen=T)
     b = add_item(store, "k2", seen=T + 10)

@@ -32,8 +32,8 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ class _Worker:
     conn: Connection
     pending: dict[int, asyncio.Future[tuple[Any, ...]]]
     served: int = 0
+    outgoing: list[tuple[Any, ...]] = field(default_factory=list)   # sent as one message
 
 
 # a fetch waiting for a worker: (request id, the request sent, where its answer goes)
@@ -143,52 +144,49 @@ class FetchPool:
         return Fetched(result, digest, parsed, parse_error)
 
     def _dispatch(self) -> None:
-        """Hand waiting fetches to the workers with room, the least busy first."""
+        """Hand waiting fetches to the workers with room, the least busy first; each worker
+        gets its share in one message."""
         try:
             if self.by_host:
                 for i, queue in enumerate(self._queues):
                     if queue:
                         worker = self._worker(i)
                         while queue and len(worker.pending) < self.depth:
-                            if not self._send(worker, queue.popleft()):
-                                break
-                return
-            queue = self._queues[0]
-            while queue:
-                worker = min((self._worker(i) for i in range(self.size)),
-                             key=lambda w: len(w.pending))
-                if len(worker.pending) >= self.depth or not self._send(worker, queue.popleft()):
-                    return
+                            _assign(worker, queue.popleft())
+            elif self._queues[0]:
+                queue = self._queues[0]
+                workers = [self._worker(i) for i in range(self.size)]
+                while queue:
+                    worker = min(workers, key=lambda w: len(w.pending))
+                    if len(worker.pending) >= self.depth:
+                        break
+                    _assign(worker, queue.popleft())
         except (OSError, ValueError) as exc:   # no process can start: fail, don't hang
             log.error("cannot start a fetch process: %s", exc)
             for queue in self._queues:
                 _answer_all([future for _, _, future in queue],
                             f"cannot start a fetch process: {exc}")
                 queue.clear()
-
-    def _send(self, worker: _Worker, queued: _Queued) -> bool:
-        """Send one fetch to `worker`; False if the worker turned out to be gone."""
-        req_id, request, future = queued
-        if future.done():   # its poll was cancelled while it waited
-            return True
-        worker.pending[req_id] = future
-        try:
-            worker.conn.send((req_id, *request))
-        except (OSError, ValueError):
-            self._lost(worker)
-            return False
-        return True
+        for target in list(self._workers):
+            if target is not None and target.outgoing:
+                batch, target.outgoing = target.outgoing, []
+                try:
+                    target.conn.send(batch)
+                except (OSError, ValueError):
+                    self._lost(target)
 
     def _on_answer(self, worker: _Worker) -> None:
+        """A worker's answers arrived (one message; the loop calls again if more wait)."""
         try:
-            while worker.conn.poll():
-                req_id, answer = worker.conn.recv()
-                worker.served += 1
-                future = worker.pending.pop(req_id, None)
-                if future is not None and not future.done():
-                    future.set_result(answer)
+            answers = worker.conn.recv()
         except (EOFError, OSError):
             self._lost(worker)
+            return
+        for req_id, answer in answers:
+            worker.served += 1
+            future = worker.pending.pop(req_id, None)
+            if future is not None and not future.done():
+                future.set_result(answer)
         self._dispatch()
 
     def _lost(self, worker: _Worker) -> None:
@@ -202,6 +200,7 @@ class FetchPool:
         worker.conn.close()
         _answer_all(list(worker.pending.values()), "the fetch process crashed")
         worker.pending.clear()
+        worker.outgoing.clear()
         worker.process.join(0)
         if any(self._queues):
             loop.call_soon(self._dispatch)
@@ -228,6 +227,14 @@ class FetchPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
+
+
+def _assign(worker: _Worker, queued: _Queued) -> None:
+    """Give a waiting fetch to `worker` (sent with the others by `_dispatch`)."""
+    req_id, request, future = queued
+    if not future.done():   # else its poll was cancelled while it waited
+        worker.pending[req_id] = future
+        worker.outgoing.append((req_id, *request))
 
 
 def _answer_all(futures: list[asyncio.Future[tuple[Any, ...]]], message: str) -> None:
@@ -291,38 +298,50 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
+    answers: list[tuple[int, tuple[Any, ...]]] = []
 
-    def on_request() -> None:
+    def send_answers() -> None:   # the answers of one loop iteration, in one message
+        batch = answers[:]
+        answers.clear()
         try:
-            while conn.poll():
-                request = conn.recv()
-                task = loop.create_task(_answer(fetcher, conn, *request))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+            conn.send(batch)
+        except (OSError, ValueError):   # the daemon is gone or closed us
+            pass
+
+    def reply(req_id: int, answer: tuple[Any, ...]) -> None:
+        if not answers:
+            loop.call_soon(send_answers)
+        answers.append((req_id, answer))
+
+    def on_requests() -> None:
+        try:
+            batch = conn.recv()
         except (EOFError, OSError):
             loop.remove_reader(conn.fileno())
             done.set()
+            return
+        for request in batch:
+            task = loop.create_task(_answer(fetcher, reply, *request))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     async with Fetcher(**options) as fetcher:
-        loop.add_reader(conn.fileno(), on_request)
+        loop.add_reader(conn.fileno(), on_requests)
         await done.wait()
         for task in tasks:
             task.cancel()
 
 
-async def _answer(fetcher: Any, conn: Connection, req_id: int, url: str, etag: str | None,
-                  last_modified: str | None, known_hash: str | None,
-                  feed_name: str | None) -> None:
+async def _answer(fetcher: Any, reply: Callable[[int, tuple[Any, ...]], None], req_id: int,
+                  url: str, etag: str | None, last_modified: str | None,
+                  known_hash: str | None, feed_name: str | None) -> None:
     try:
         answer = await _fetch_and_parse(fetcher, url, etag, last_modified, known_hash,
                                         feed_name)
     except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
         answer = ("error", f"internal error: {type(exc).__name__}: {exc}"[:300], "transient",
                   None, None, 0.0)
-    try:
-        conn.send((req_id, answer))
-    except (OSError, ValueError):   # the daemon is gone or closed us
-        pass
+    reply(req_id, answer)
 
 
 async def _fetch_and_parse(fetcher: Any, url: str, etag: str | None, last_modified: str | None,

@@ -177,24 +177,28 @@ class Pipeline:
                first_sight: bool) -> tuple[int, int]:
         """Record every item of a document and queue its alerts; call inside a transaction."""
         new_items = alerts = 0
-        for item in parsed.items:
-            added, queued = self._record_item(feed, item, now, first_sight)
+        prepared = [_Prepared.of(item) for item in parsed.items]
+        stored = self.store.items(feed.url, [p.key for p in prepared])   # one query
+        recorded: set[str] = set()
+        for p in prepared:
+            # a key met twice in one document: the first one may just have been stored
+            existing = self.store.item(feed.url, p.key) if p.key in recorded \
+                else stored.get(p.key)
+            recorded.add(p.key)
+            added, queued = self._record_item(feed, p, existing, now, first_sight)
             new_items += added
             alerts += queued
         return new_items, alerts
 
-    def _record_item(self, feed: FeedConfig, item: Item, now: float,
-                     first_sight: bool) -> tuple[int, int]:
-        summary, content = plain_text(item.summary), plain_text(item.content)
-        title = plain_text(item.title)
-        chash = content_hash(title, f"{summary}\n{content}")
-        key = item_key(item.guid, item.link, title, f"{summary}\n{content}")
+    def _record_item(self, feed: FeedConfig, p: _Prepared, existing: StoredItem | None,
+                     now: float, first_sight: bool) -> tuple[int, int]:
+        item, title, summary, content, chash, key = (p.item, p.title, p.summary, p.content,
+                                                     p.chash, p.key)
+        if existing is not None and existing.content_hash == chash:
+            return 0, 0   # known and unchanged: most items of a changed document
         doc = Document(title=item.title, summary=item.summary, content=item.content,
                        author=item.author, categories=item.categories, feed=item.feed_name)
-        existing = self.store.item(feed.url, key)
         if existing is not None:
-            if existing.content_hash == chash:
-                return 0, 0
             return 0, self._edited(feed, item, doc, existing, title, summary, content, chash, now)
         canon = canonical_url(item.link) if item.link else None
         published = item.published.timestamp() if item.published else None
@@ -305,6 +309,26 @@ class Pipeline:
 
 
 _EMPTY = Match(profile="", terms=())
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An item's plain texts, content hash and per-feed key."""
+
+    item: Item
+    title: str
+    summary: str
+    content: str
+    chash: str
+    key: str
+
+    @classmethod
+    def of(cls, item: Item) -> _Prepared:
+        summary, content = plain_text(item.summary), plain_text(item.content)
+        title = plain_text(item.title)
+        text = f"{summary}\n{content}"
+        return cls(item, title, summary, content, content_hash(title, text),
+                   item_key(item.guid, item.link, title, text))
 
 
 # The in-process path: watcher.parse (feedparser) is imported when first used, so that

@@ -36,6 +36,14 @@ def feed_from_row(row: dict[str, Any]) -> FeedState:
     return FeedState(**data)
 
 
+_ITEM_COLUMNS = "id, feed_url, item_key, content_hash, title, matched, story_id"
+
+
+def _stored_item(row: dict[str, Any]) -> StoredItem:
+    return StoredItem(int(row["id"]), row["feed_url"], row["item_key"], row["content_hash"],
+                      row["title"], tuple(json.loads(row["matched"])), row["story_id"])
+
+
 def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
     return OutboxRow(
         id=int(r["id"]), channel=r["channel"], kind=r["kind"], story_id=r["story_id"],
@@ -113,12 +121,21 @@ class SQLStore:
 
     # -- items ----------------------------------------------------------------------------
     def item(self, feed_url: str, key: str) -> StoredItem | None:
-        row = self._one("SELECT id, feed_url, item_key, content_hash, title, matched, story_id"
-                        " FROM items WHERE feed_url = ? AND item_key = ?", (feed_url, key))
-        if row is None:
-            return None
-        return StoredItem(int(row["id"]), row["feed_url"], row["item_key"], row["content_hash"],
-                          row["title"], tuple(json.loads(row["matched"])), row["story_id"])
+        row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE feed_url = ? AND item_key = ?",
+                        (feed_url, key))
+        return None if row is None else _stored_item(row)
+
+    def items(self, feed_url: str, keys: Sequence[str]) -> dict[str, StoredItem]:
+        """The stored items of a feed among these keys, by key (a query per 500 keys)."""
+        found: dict[str, StoredItem] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._rows(f"SELECT {_ITEM_COLUMNS} FROM items WHERE feed_url = ?"
+                                  f" AND item_key IN ({marks})", (feed_url, *chunk)):
+                found[row["item_key"]] = _stored_item(row)
+        return found
 
     def known_elsewhere(self, canonical_url: str | None, content_hash: str) -> StoredItem | None:
         """An item already stored under the same canonical URL or the same content."""
