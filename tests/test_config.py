@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from watcher.config import find_config, load_config
+from watcher.config import SlackChannel, find_config, load_config
 from watcher.errors import ConfigError
 
 BASE = """
@@ -59,8 +59,9 @@ channel = "${CHAN:-#fallback}"
 token = "${TOKEN}"
 """, {"TOKEN": "xoxb-secret"})
     slack = config.channels["s"]
-    assert slack.channel == "#fallback"  # type: ignore[union-attr]
-    assert slack.token.get_secret_value() == "xoxb-secret"  # type: ignore[union-attr]
+    assert isinstance(slack, SlackChannel)
+    assert slack.channel == "#fallback"
+    assert slack.token is not None and slack.token.get_secret_value() == "xoxb-secret"
 
 
 def test_missing_variable_names_it_and_the_channel(tmp_path: Path) -> None:

@@ -219,7 +219,9 @@ security = "none"
     watcher("poll", check=True)
     received = smtp_server.wait_for(2)
     assert len(received) == 2
-    summary = received[1].message.get_body(("plain",)).get_content()
+    plain = received[1].message.get_body(("plain",))
+    assert plain is not None
+    summary = plain.get_content()
     assert "Turkey could buy second S-400 batch" in summary
     [row] = json.loads(watcher("status", "--json", check=True).out)["channels"]
     assert (row["pending"], row["held"]) == (0, 0)

@@ -107,6 +107,42 @@ def test_an_identical_body_is_not_parsed_again(watcher: Watcher, feed_server: Fe
         "watcher_fetch_responses_total", {"code": "200"}) == 2
 
 
+def test_a_changed_document_parses_only_its_new_and_edited_items(
+        watcher: Watcher, feed_server: FeedServer) -> None:
+    """The second poll of a feed that gained one item and saw one edited parses those two:
+    the other items' bytes match the digests stored by the first poll."""
+    items = [item(n) for n in range(1, 7)]
+    url = feed_server.add_feed("/rss", items[:5])
+    config(watcher, [url])
+    engine = engine_for(watcher)
+    assert isinstance(engine, Engine)
+    store = engine.store
+
+    async def go() -> list[int]:
+        try:
+            first = await engine.poll(engine.config.feeds)
+            before = store.item(url, "id:g-3")
+            items[2] = {**items[2], "summary": "Ankara and Moscow talk again, an aide said."}
+            feed_server.add_feed("/rss", items)
+            second = await engine.poll(engine.config.feeds)
+            after = store.item(url, "id:g-3")
+            assert before is not None and after is not None
+            assert before.content_hash != after.content_hash   # the edit was seen
+            return [first[0].items, second[0].items, second[0].new_items]
+        finally:
+            await engine.aclose()
+    try:
+        assert asyncio.run(go()) == [5, 6, 1]
+        state = store.feed(url)
+        assert state is not None and state.item_digests is not None
+        assert len(state.item_digests.split()) == 6
+    finally:
+        store.close()
+    value = engine.metrics.registry.get_sample_value
+    assert value("watcher_parses_total") == 2
+    assert value("watcher_items_parsed_total") == 5 + 2   # all, then the new and the edited
+
+
 @pytest.mark.slow
 def test_running_daemon_serves_metrics_and_healthz(
         watcher: Watcher, feed_server: FeedServer) -> None:

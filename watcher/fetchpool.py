@@ -119,13 +119,16 @@ class FetchPool:
         return worker
 
     async def fetch(self, url: str, *, etag: str | None, last_modified: str | None,
-                    known_hash: str | None, feed_name: str | None) -> Fetched:
-        """Fetch `url` in a worker and parse it there unless its body hash is `known_hash`."""
+                    known_hash: str | None, feed_name: str | None,
+                    known_items: str | None = None) -> Fetched:
+        """Fetch `url` in a worker and parse it there unless its body hash is `known_hash`
+        (leaving out the items in `known_items`, digests joined by spaces)."""
         self._next_id += 1
         req_id = self._next_id
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
         queue = self._queues[self._slot(url) if self.by_host else 0]
-        queue.append((req_id, (url, etag, last_modified, known_hash, feed_name), future))
+        queue.append((req_id, (url, etag, last_modified, known_hash, feed_name, known_items),
+                      future))
         self._dispatch()
         answer = await future
         metrics = self.metrics
@@ -334,10 +337,11 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
 
 async def _answer(fetcher: Any, reply: Callable[[int, tuple[Any, ...]], None], req_id: int,
                   url: str, etag: str | None, last_modified: str | None,
-                  known_hash: str | None, feed_name: str | None) -> None:
+                  known_hash: str | None, feed_name: str | None,
+                  known_items: str | None) -> None:
     try:
         answer = await _fetch_and_parse(fetcher, url, etag, last_modified, known_hash,
-                                        feed_name)
+                                        feed_name, known_items)
     except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
         answer = ("error", f"internal error: {type(exc).__name__}: {exc}"[:300], "transient",
                   None, None, 0.0)
@@ -345,7 +349,8 @@ async def _answer(fetcher: Any, reply: Callable[[int, tuple[Any, ...]], None], r
 
 
 async def _fetch_and_parse(fetcher: Any, url: str, etag: str | None, last_modified: str | None,
-                           known_hash: str | None, feed_name: str | None) -> tuple[Any, ...]:
+                           known_hash: str | None, feed_name: str | None,
+                           known_items: str | None) -> tuple[Any, ...]:
     from watcher.parse import body_hash, parse_feed
 
     started = time.monotonic()
@@ -362,8 +367,9 @@ async def _fetch_and_parse(fetcher: Any, url: str, etag: str | None, last_modifi
     if digest == known_hash:
         return ("ok", light, digest, None, None)
     try:
-        parsed = await asyncio.to_thread(parse_feed, body, headers=result.headers,
-                                         url=result.final_url, feed_name=feed_name)
+        parsed = await asyncio.to_thread(
+            parse_feed, body, headers=result.headers, url=result.final_url,
+            feed_name=feed_name, known_items=frozenset((known_items or "").split()))
     except ParseError as exc:
         return ("ok", light, digest, None, str(exc))
     return ("ok", light, digest, parsed, None)

@@ -31,8 +31,10 @@ class ParsedFeed:
     """What parse.py makes of one feed document."""
 
     title: str
-    items: tuple[Item, ...]
+    items: tuple[Item, ...]   # the new or changed ones when earlier digests were given
     problem: str | None = None  # set when the document was not well-formed (bozo)
+    item_digests: tuple[str, ...] = ()   # every item of the document (parse.item_spans)
+    unchanged: int = 0   # items left out: their bytes were in the earlier digests
 
 
 @dataclass(frozen=True)

@@ -102,20 +102,22 @@ class Pipeline:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
         first_sight = state.first_polled_at is None
-        state = replace(state, body_hash=digest, title=parsed.title or state.title)
+        state = replace(state, body_hash=digest, title=parsed.title or state.title,
+                        item_digests=" ".join(parsed.item_digests) or None)
         with self.store.transaction():
             new_items, alerts = self.record(feed, parsed, now, first_sight)
             crash_point("mid_transaction")
             self._save_success(feed, state, now, interval, "ok", new_items)
         return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
-                           len(parsed.items), new_items, alerts)
+                           len(parsed.items) + parsed.unchanged, new_items, alerts)
 
     async def _fetch(self, url: str, state: FeedState, feed_name: str | None) -> Fetched:
         """Fetch here (parsing comes after), or fetch and parse in a worker process."""
         if self.remote is not None:
             return await self.remote.fetch(url, etag=state.etag,
                                            last_modified=state.last_modified,
-                                           known_hash=state.body_hash, feed_name=feed_name)
+                                           known_hash=state.body_hash, feed_name=feed_name,
+                                           known_items=state.item_digests)
         if self.fetcher is None:
             raise RuntimeError("a pipeline needs a fetcher or a fetch pool")
         return Fetched(await self.fetcher.fetch(url, etag=state.etag,

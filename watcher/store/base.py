@@ -34,6 +34,7 @@ class FeedState:
     last_new_item_at: float | None = None
     gone: bool = False
     health_reported: bool = False
+    item_digests: str | None = None   # its last document's items (see parse.item_spans)
 
 
 @dataclass(frozen=True)
