@@ -165,11 +165,8 @@ class Engine:
         self.parser = parser
         self.remote: FetchPool | None = None
         if parser is None:
-            self.remote = FetchPool(
-                s.parse_workers or os.cpu_count() or 1,
-                {"max_connections": s.concurrency, "per_host": s.per_host,
-                 "read_timeout": s.timeout_seconds, "total_timeout": s.timeout_seconds * 2,
-                 "max_bytes": s.max_bytes}, self.metrics)
+            self.remote = FetchPool(s.parse_workers or os.cpu_count() or 1,
+                                    self._fetcher_options(), self.metrics)
             self.pipeline.remote = self.remote
         else:
             self.pipeline.fetcher = self.fetcher
@@ -191,12 +188,16 @@ class Engine:
         if self._fetcher is None:
             from watcher.fetch import Fetcher
 
-            s = self.config.settings
-            self._fetcher = Fetcher(max_connections=s.concurrency, per_host=s.per_host,
-                                    read_timeout=s.timeout_seconds,
-                                    total_timeout=s.timeout_seconds * 2, max_bytes=s.max_bytes,
+            self._fetcher = Fetcher(**self._fetcher_options(),
                                     observe=self.metrics.observe_fetch)
         return self._fetcher
+
+    def _fetcher_options(self) -> dict[str, Any]:
+        """Fetcher's options from the config: for the in-process fetcher and the workers'."""
+        s = self.config.settings
+        return {"max_connections": s.concurrency, "per_host": s.per_host,
+                "read_timeout": s.timeout_seconds, "total_timeout": s.timeout_seconds * 2,
+                "max_bytes": s.max_bytes}
 
     async def aclose(self) -> None:
         if self.parser is not None:

@@ -240,11 +240,16 @@ def _assign(worker: _Worker, queued: _Queued) -> None:
         worker.outgoing.append((req_id, *request))
 
 
+def _failure(message: str) -> tuple[Any, ...]:
+    """The answer for a fetch that failed for a reason of ours, not the feed's: transient,
+    so it is retried at the next poll."""
+    return ("error", message, "transient", None, None, 0.0)
+
+
 def _answer_all(futures: list[asyncio.Future[tuple[Any, ...]]], message: str) -> None:
-    """These fetches failed for a reason of ours, not the feed's: transient, retried."""
     for future in futures:
         if not future.done():
-            future.set_result(("error", message, "transient", None, None, 0.0))
+            future.set_result(_failure(message))
 
 
 def _context() -> Any:
@@ -343,8 +348,7 @@ async def _answer(fetcher: Any, reply: Callable[[int, tuple[Any, ...]], None], r
         answer = await _fetch_and_parse(fetcher, url, etag, last_modified, known_hash,
                                         feed_name, known_items)
     except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
-        answer = ("error", f"internal error: {type(exc).__name__}: {exc}"[:300], "transient",
-                  None, None, 0.0)
+        answer = _failure(f"internal error: {type(exc).__name__}: {exc}"[:300])
     reply(req_id, answer)
 
 

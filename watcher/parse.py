@@ -70,7 +70,6 @@ _START_TAG = re.compile(rb"<[A-Za-z_]")
 _CDATA_OR_COMMENT = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.DOTALL)
 
 
-
 def _memoise_base_uri() -> None:
     """Memoise feedparser's per-element base-URI computation (see the module docstring)."""
     original = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
@@ -79,6 +78,7 @@ def _memoise_base_uri() -> None:
 
 
 _memoise_base_uri()
+
 
 def body_hash(body: bytes) -> str:
     """SHA-256 hex of a body: lets the pipeline skip feeds whose servers ignore validators."""

@@ -141,12 +141,12 @@ class SQLStore:
         """An item already stored under the same canonical URL or the same content."""
         row = None
         if canonical_url:
-            row = self._one("SELECT feed_url, item_key FROM items WHERE canonical_url = ?"
+            row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE canonical_url = ?"
                             " ORDER BY id LIMIT 1", (canonical_url,))
         if row is None:
-            row = self._one("SELECT feed_url, item_key FROM items WHERE content_hash = ?"
+            row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE content_hash = ?"
                             " ORDER BY id LIMIT 1", (content_hash,))
-        return self.item(row["feed_url"], row["item_key"]) if row else None
+        return None if row is None else _stored_item(row)
 
     def insert_item(self, *, feed_url: str, key: str, canonical_url: str | None,
                     content_hash: str, feed_name: str, title: str, link: str | None,
