@@ -304,6 +304,18 @@ def test_per_host_limit_respected(server: FeedServer) -> None:
 
 # -- connections are reused ----------------------------------------------------------------
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def with_raw_server(handle: Handler, use: Callable[[str], Awaitable[T]]) -> T:
+    """use(url) while a hand-written HTTP server (`handle`) answers on 127.0.0.1."""
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        return await use(f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/feed")
+    finally:
+        srv.close()
+
+
 def test_one_connection_serves_200s_304s_redirects_and_errors(server: FeedServer) -> None:
     """Unwanted bodies (304, redirect, 404) are read to their end, so the connection goes
     back to the pool instead of being closed: a round of 304s costs no new connections."""
@@ -344,19 +356,14 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
         await writer.wait_closed()
         closed.set()
 
-    async def main() -> list[int]:
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = srv.sockets[0].getsockname()[1]
-        try:
-            async with Fetcher() as f:
-                first = await f.fetch(f"http://127.0.0.1:{port}/feed")
-                await asyncio.wait_for(closed.wait(), 5)
-                second = await f.fetch(f"http://127.0.0.1:{port}/feed")
-                return [first.status, second.status]
-        finally:
-            srv.close()
+    async def use(url: str) -> list[int]:
+        async with Fetcher() as f:
+            first = await f.fetch(url)
+            await asyncio.wait_for(closed.wait(), 5)
+            second = await f.fetch(url)
+            return [first.status, second.status]
 
-    assert asyncio.run(main()) == [200, 200]
+    assert asyncio.run(with_raw_server(handle, use)) == [200, 200]
     assert len(accepted) == 2
 
 
@@ -369,18 +376,13 @@ def test_an_error_page_that_never_ends_still_reports_its_status() -> None:
         await writer.drain()
         await asyncio.sleep(30)      # the other 994 bytes never come
 
-    async def main() -> FetchError:
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = srv.sockets[0].getsockname()[1]
-        try:
-            async with Fetcher(total_timeout=10) as f:
-                with pytest.raises(FetchError) as caught:
-                    await f.fetch(f"http://127.0.0.1:{port}/feed")
-                return caught.value
-        finally:
-            srv.close()
+    async def use(url: str) -> FetchError:
+        async with Fetcher(total_timeout=10) as f:
+            with pytest.raises(FetchError) as caught:
+                await f.fetch(url)
+            return caught.value
 
-    error = asyncio.run(main())
+    error = asyncio.run(with_raw_server(handle, use))
     assert error.kind == "hard" and error.status == 404, error
 
 

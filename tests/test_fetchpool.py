@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ import pytest
 
 from tests.servers.feeds import FeedServer
 from watcher.errors import FetchError
-from watcher.fetchpool import FetchPool
+from watcher.fetchpool import Fetched, FetchPool
 from watcher.metrics import Metrics
 
 T = TypeVar("T")
@@ -40,6 +40,21 @@ def run(fn: Callable[[FetchPool], Awaitable[T]], workers: int = 2,
     return asyncio.run(main())
 
 
+def get(pool: FetchPool, url: str) -> Coroutine[Any, Any, Fetched]:
+    """A fetch of a feed never seen before (no validators, no known hash or items)."""
+    return pool.fetch(url, etag=None, last_modified=None, known_hash=None, feed_name=None)
+
+
+async def started(pool: FetchPool, server: FeedServer, path: str) -> asyncio.Task[Fetched]:
+    """A fetch of `path` as a task, once the server has it in hand."""
+    task = asyncio.create_task(get(pool, server.url(path)))
+    deadline = asyncio.get_running_loop().time() + 10
+    while server.in_flight(path) < 1:
+        assert asyncio.get_running_loop().time() < deadline, f"{path} never reached the server"
+        await asyncio.sleep(0.01)
+    return task
+
+
 def test_results_errors_and_parses_cross_from_the_workers(server: FeedServer) -> None:
     feed = server.add_feed("/a", ITEMS)
     server.set_body("/junk", b"this is not a feed at all", content_type="text/plain")
@@ -53,11 +68,9 @@ def test_results_errors_and_parses_cross_from_the_workers(server: FeedServer) ->
                                 feed_name="A")
         again = await pool.fetch(feed, etag=first.result.etag, known_hash=first.digest,
                                  last_modified=first.result.last_modified, feed_name="A")
-        junk = await pool.fetch(server.url("/junk"), etag=None, last_modified=None,
-                                known_hash=None, feed_name=None)
+        junk = await get(pool, server.url("/junk"))
         with pytest.raises(FetchError) as missing:
-            await pool.fetch(server.url("/missing"), etag=None, last_modified=None,
-                             known_hash=None, feed_name=None)
+            await get(pool, server.url("/missing"))
         return {"first": first, "same": same, "again": again, "junk": junk,
                 "missing": missing.value}
 
@@ -85,20 +98,14 @@ def test_a_dead_worker_fails_its_fetches_and_a_new_one_takes_over(server: FeedSe
     server.add_feed("/slow", ITEMS)
 
     async def scenario(pool: FetchPool) -> tuple[FetchError, int]:
-        stuck = asyncio.create_task(pool.fetch(server.url("/slow"), etag=None,
-                                               last_modified=None, known_hash=None,
-                                               feed_name=None))
-        while server.in_flight("/slow") < 1:
-            await asyncio.sleep(0.01)
+        stuck = await started(pool, server, "/slow")
         worker = next(w for w in pool._workers if w is not None and w.pending)
         os.kill(worker.process.pid, signal.SIGKILL)
         with pytest.raises(FetchError) as crashed:
             await stuck
         release.set()
-        after = await pool.fetch(server.url("/slow"), etag=None, last_modified=None,
-                                 known_hash=None, feed_name=None)
-        other = await pool.fetch(feed, etag=None, last_modified=None, known_hash=None,
-                                 feed_name=None)
+        after = await get(pool, server.url("/slow"))
+        other = await get(pool, feed)
         assert other.parsed is not None
         return crashed.value, after.result.status
 
@@ -121,9 +128,7 @@ def test_limits_are_shared_out_between_the_workers(server: FeedServer) -> None:
 
     async def scenario(pool: FetchPool) -> int:
         limit = pool.options["per_host"] * (1 if pool.by_host else pool.size)
-        tasks = [asyncio.create_task(pool.fetch(server.url(p), etag=None, last_modified=None,
-                                                known_hash=None, feed_name=None))
-                 for p in paths]
+        tasks = [asyncio.create_task(get(pool, server.url(p))) for p in paths]
         while in_flight() < limit:
             await asyncio.sleep(0.01)
         # give the others every chance to arrive: they must not
@@ -153,14 +158,8 @@ def test_a_busy_worker_takes_no_more_than_its_share(server: FeedServer) -> None:
     options = {**OPTIONS, "max_connections": 2, "per_host": 2}   # 1 connection per worker
 
     async def scenario(pool: FetchPool) -> tuple[int, int]:
-        stuck = asyncio.create_task(pool.fetch(server.url("/slow"), etag=None,
-                                               last_modified=None, known_hash=None,
-                                               feed_name=None))
-        while server.in_flight("/slow") < 1:
-            await asyncio.sleep(0.01)
-        tasks = [asyncio.create_task(pool.fetch(f, etag=None, last_modified=None,
-                                                known_hash=None, feed_name=None))
-                 for f in quick]
+        stuck = await started(pool, server, "/slow")
+        tasks = [asyncio.create_task(get(pool, f)) for f in quick]
         spare = pool.depth - 1   # the most that can wait behind the slow fetch
         try:
             deadline = asyncio.get_running_loop().time() + 4   # the slow one times out at 5 s
@@ -204,8 +203,7 @@ def test_sigterm_and_sigint_to_the_whole_group_leave_the_workers_to_the_daemon(
     feeds = [server.add_feed(f"/a{i}", ITEMS) for i in range(8)]
 
     async def fetch_all(pool: FetchPool) -> list[int]:
-        got = await asyncio.gather(*(pool.fetch(f, etag=None, last_modified=None,
-                                                known_hash=None, feed_name=None) for f in feeds))
+        got = await asyncio.gather(*(get(pool, f) for f in feeds))
         return [g.result.status for g in got]
 
     async def scenario(pool: FetchPool) -> list[int]:
