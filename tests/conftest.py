@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.runner import Daemon, Watcher, starts_watcher
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 _real_connect = socket.socket.connect
+_real_popen_init = subprocess.Popen.__init__
 
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
@@ -34,6 +31,23 @@ def _guarded_connect(self: socket.socket, address: object) -> None:
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def _slow_marker_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that starts `watcher` as a subprocess must be marked slow (`-m "not slow"`
+    then leaves out exactly the tests that do)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    name = request.node.nodeid
+
+    def guarded_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+        if starts_watcher(args):
+            raise AssertionError(f"{name} starts watcher as a subprocess: mark it "
+                                 "@pytest.mark.slow")
+        _real_popen_init(self, args, *rest, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_init)
 
 
 @pytest.fixture
@@ -54,43 +68,6 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-class Watcher:
-    """Runs the real `watcher` command against a config in a temporary directory."""
-
-    def __init__(self, tmp: Path, state: str | None = None) -> None:
-        self.tmp = tmp
-        self.config = tmp / "watcher.toml"
-        self.state = state or str(tmp / "state.db")   # an SQLite path or a postgresql:// DSN
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("SLACK_", "SMTP_", "WATCHER_"))}
-        self.env["PYTHONPATH"] = str(REPO)
-
-    def write(self, text: str) -> Path:
-        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
-        return self.config
-
-    def __call__(self, *args: str, timeout: float = 60, check: bool = False) -> Run:
-        proc = subprocess.run([sys.executable, "-m", "watcher", *args, "-c", str(self.config)],
-                              capture_output=True, text=True, env=self.env, timeout=timeout,
-                              cwd=self.tmp)
-        run = Run(proc.returncode, proc.stdout, proc.stderr)
-        if check and run.code != 0:
-            raise AssertionError(f"watcher {' '.join(args)} exited {run.code}:\n{run.err}")
-        return run
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "watcher", *args, "-c", str(self.config)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=self.env, cwd=self.tmp)
-
-
 @pytest.fixture
 def watcher(tmp_path: Path) -> Watcher:
     return Watcher(tmp_path)
@@ -109,68 +86,6 @@ def any_store_watcher(request: pytest.FixtureRequest, tmp_path: Path) -> Watcher
     from tests.servers.postgres import shared_server
 
     return Watcher(tmp_path, shared_server().create_database())
-
-
-class Daemon:
-    """A `watcher run` subprocess whose standard error is read line by line in a thread."""
-
-    def __init__(self, watcher: Watcher, *args: str, env: dict[str, str] | None = None) -> None:
-        import threading
-
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self.stdout_path = watcher.tmp / f"daemon-{id(self)}.out"
-        self._stdout = self.stdout_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "watcher", "run", *args, "-c", str(watcher.config)],
-            stdout=self._stdout, stderr=subprocess.PIPE, text=True,
-            env={**watcher.env, **(env or {})}, cwd=watcher.tmp)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def wait_for_log(self, text: str, timeout: float = 20.0, count: int = 1) -> str:
-        """The first log line containing `text` once `count` such lines exist."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [line for line in self.lines if text in line]
-                if len(found) >= count:
-                    return found[0]
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    raise AssertionError(f"no log line with {text!r}; log:\n" +
-                                         "\n".join(self.lines[-40:]))
-                self._cond.wait(min(left, 0.5))
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        import signal as _signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(_signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._reader.join(5)
-        self._stdout.close()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        return code
 
 
 @pytest.fixture
