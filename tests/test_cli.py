@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer, render_feed
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.runner import Watcher
 
 TOKEN = "xoxb-test-token"
 ITEMS = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.runner import REPO
 from watcher.config import SlackChannel, find_config, load_config
 from watcher.errors import ConfigError
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
+from tests.support.runner import Watcher
 
 TOKEN = "xoxb-test-token"  # the slack_server fixture's
 STORIES = ["Submarine Alpha-7 launched at Golcuk yard", "Frigate Kilo-3 submarine hunter trials"]

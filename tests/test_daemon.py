@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
+from tests.support.runner import Watcher
 from watcher.store import SQLiteStore
 
 pytestmark = pytest.mark.slow

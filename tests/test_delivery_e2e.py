@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import Daemon, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.runner import Daemon, Watcher
 
 TOKEN = "xoxb-test-token"
 TZ = "Europe/Istanbul"

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.runner import REPO
 from watcher.cli import build_parser
 from watcher.config import (
     ConsoleChannel,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.runner import REPO, Watcher
 
 DEFAULT = tomllib.loads((REPO / "config" / "watcher.toml").read_text(encoding="utf-8"))
 TOKEN = "xoxb-test-token"

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, Run, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
+from tests.support.corpus import SHARED
+from tests.support.runner import Run, Watcher
 
 HOSTILE = SHARED / "feeds" / "hostile"
 TOKEN = "xoxb-hostile-token-VALUE-4471"

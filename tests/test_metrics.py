@@ -10,8 +10,8 @@ import urllib.request
 import prometheus_client
 import pytest
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
+from tests.support.runner import Watcher
 from tests.test_daemon import config, engine_for, item, start, wait_until
 from watcher.engine import Engine
 from watcher.metrics import Metrics, MetricsServer, parse_address

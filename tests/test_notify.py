@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
+from tests.support.runner import Watcher
 from tests.test_daemon import config, item, start, wait_until
 from watcher.notify import Notifier
 

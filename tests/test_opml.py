@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Watcher
+from tests.support.runner import Watcher
 from watcher.configcheck import read_opml
 from watcher.errors import ConfigError
 

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import Run, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.runner import Run, Watcher
 
 TOKEN = "xoxb-test-token"  # the slack_server fixture's
 

@@ -7,13 +7,13 @@ import io
 import feedparser
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.support.corpus import shared_path
+from tests.support.runner import REPO
 from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.models import Hit, Match
 from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
 
-FEEDS = SHARED / "feeds" / "real"
 DEFAULT = load_config(REPO / "config" / "watcher.toml", {})
 # The default config's seed profiles, with its aliases: what users get out of the box.
 SEED_PROFILES = {p.name: p.query for p in DEFAULT.profiles}
@@ -40,9 +40,7 @@ RETOLD = Document(
 
 
 def _feed_documents(name: str) -> list[Document]:
-    if not FEEDS.is_dir():
-        pytest.skip(f"{FEEDS} is absent (it is present on CI)")
-    parsed = feedparser.parse(io.BytesIO((FEEDS / name).read_bytes()))
+    parsed = feedparser.parse(io.BytesIO(shared_path("feeds", "real", name).read_bytes()))
     return [Document(title=e.get("title", ""), summary=e.get("summary", ""),
                      content=" ".join(c.get("value", "") for c in e.get("content", [])),
                      categories=tuple(t.get("term") or "" for t in e.get("tags", [])))

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import Daemon, Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.postgres import pg_database, pg_server  # noqa: F401
 from tests.servers.slack import SlackServer
+from tests.support.runner import Daemon, Watcher
 
 FEEDS = 200
 MATCHING = 50

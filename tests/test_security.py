@@ -18,10 +18,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.runner import Watcher
 
 BAD_TOKEN = "xoxb-leak-canary-TOKEN-93a1f"
 PASSWORD = "pw-leak-canary-5c2e8d"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.runner import REPO
 
 UNIT = REPO / "systemd" / "watcher.service"
 EXEC = "/opt/watcher/.venv/bin/watcher"
