@@ -197,6 +197,8 @@ def test_pending_retry_and_sent(store: Store) -> None:
     assert [r.id for r in store.pending("slack", T + 50)] == ids[1:]
     assert store.next_due("slack", T + 50) == T + 100
     assert store.next_due("slack", T + 100) is None
+    assert store.first_waiting("slack", T + 50) == ids[0]     # it holds back ids[1:]
+    assert store.first_waiting("slack", T + 100) is None
     [retried] = [r for r in store.pending("slack") if r.id == ids[0]]
     assert (retried.attempts, retried.last_error) == (1, "503 from Slack")
     store.retry_now(T + 60)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from watcher.config import ChannelConfig, Config
-from watcher.deliver.channels import Channel, build_channel
+from watcher.deliver.channels import Channel
 from watcher.errors import PermanentDeliveryError, TransientDeliveryError
 from watcher.faults import crash_point
 from watcher.models import Alert
@@ -30,7 +30,7 @@ class Outbox:
     """Delivers what is pending, channel by channel. One instance per loaded config."""
 
     def __init__(self, config: Config, store: Store, *, clock: Callable[[], float],
-                 channels: Mapping[str, Channel] | None = None,
+                 channels: Mapping[str, Channel],
                  rng: random.Random | None = None, owner: str = "local",
                  lease: float = 120.0) -> None:
         self.config = config
@@ -39,9 +39,7 @@ class Outbox:
         self.owner = owner      # this daemon's name in the store's leases
         self.lease = lease      # how long a claimed alert stays ours if we die mid-send
         self.rng = rng or random.Random()
-        tz = config.settings.tz
-        self.channels: dict[str, Channel] = dict(channels) if channels is not None else {
-            name: build_channel(name, cfg, tz) for name, cfg in config.channels.items()}
+        self.channels: dict[str, Channel] = dict(channels)
         self.blocked: dict[str, str] = {}
         self.last_sent: dict[str, float] = {}
 
@@ -65,7 +63,12 @@ class Outbox:
         cfg = self._cfg(name)
         if name in self.blocked or cfg.mode == "digest":
             return 0
-        rows = self.store.claim_alerts(name, self.owner, self.clock(), self.lease)
+        now = self.clock()
+        rows = self.store.claim_alerts(name, self.owner, now, self.lease)
+        waiting = self.store.first_waiting(name, now)
+        if waiting is not None:   # a failed alert holds back the ones behind it
+            self.store.release_alerts([r.id for r in rows if r.id > waiting], self.owner)
+            rows = [r for r in rows if r.id < waiting]
         if not rows:
             return 0
         try:

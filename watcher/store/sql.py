@@ -232,6 +232,13 @@ class SQLStore:
                         " AND channel = ? AND not_before > ?", (channel, after))
         return None if row is None or row["t"] is None else float(row["t"])
 
+    def first_waiting(self, channel: str, now: float) -> int | None:
+        """The id of this channel's first pending alert that waits for a retry after `now`:
+        the alerts behind it wait too, so the channel's order is kept."""
+        row = self._one("SELECT min(id) AS id FROM alerts WHERE status = 'pending'"
+                        " AND channel = ? AND not_before > ?", (channel, now))
+        return None if row is None or row["id"] is None else int(row["id"])
+
     def retry_now(self, now: float) -> None:
         """Make every pending alert due now (a manual `watcher poll` tries them all again)."""
         with self.transaction():
