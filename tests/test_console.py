@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support import alerts
 from watcher.deliver.console import (
     ConsoleSender,
     render_console,
@@ -19,20 +19,14 @@ from watcher.deliver.console import (
 )
 from watcher.deliver.text import clean, format_time, snippet_parts, trim, web_link
 from watcher.errors import TransientDeliveryError
-from watcher.models import Alert, Snippet
+from watcher.models import Snippet
 
 TZ = ZoneInfo("Europe/Istanbul")
 ESCAPES = ["\x1b[2J\x1b[H", "\x1b]0;pwned\x07", "\x1b]8;;http://evil\x1b\\", "\x9b31m",
            "\x1bP+q\x1b\\", "\x07", "\x08\x08\x08", "\r", "\u202e", "\x1bc"]
 
 
-def make_alert(**kw: Any) -> Alert:
-    base = Alert(id=1, channel="terminal", kind="new", profiles=("S-400", "TF-X"),
-                 title="Turkey receives second S-400 batch", link="https://example.org/a",
-                 feed="Defense News", published=datetime(2024, 5, 1, 11, 3, tzinfo=UTC),
-                 snippet=Snippet("took delivery of the S-400 system", ((21, 26),)),
-                 terms=("S-400",))
-    return replace(base, **kw)
+make_alert = partial(alerts.make_alert, channel="terminal", profiles=("S-400", "TF-X"))
 
 
 def test_alert_lines() -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.servers.smtp import SmtpServer, free_port
+from tests.support import alerts
 from watcher.deliver.email import (
     EmailSender,
     render_alert_email,
@@ -28,13 +29,8 @@ TO = ["analyst@example.org", "lead@example.org"]
 PASSWORD = "s3cret-pass"
 
 
-def make_alert(**kw: Any) -> Alert:
-    base = Alert(id=42, channel="analysts", kind="new", profiles=("S-400",),
-                 title="Turkey receives second S-400 batch", link="https://example.org/a?b=1&c=2",
-                 feed="Defense News", published=datetime(2024, 5, 1, 11, 3, tzinfo=UTC),
-                 snippet=Snippet("took delivery of the S-400 system", ((21, 26),)),
-                 terms=("S-400", "Triumf"))
-    return replace(base, **kw)
+make_alert = partial(alerts.make_alert, id=42, channel="analysts",
+                     link="https://example.org/a?b=1&c=2", terms=("S-400", "Triumf"))
 
 
 def render(alert: Alert | None = None, **kw: Any) -> EmailMessage:

@@ -7,13 +7,13 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.servers.slack import SlackServer
+from tests.support import alerts
 from watcher.deliver.slack import (
     MAX_BLOCKS,
     SECTION_LIMIT,
@@ -27,21 +27,16 @@ from watcher.deliver.slack import (
     trim_mrkdwn,
 )
 from watcher.errors import PermanentDeliveryError, TransientDeliveryError
-from watcher.models import Alert, Snippet
+from watcher.models import Snippet
 
 TZ = ZoneInfo("Europe/Istanbul")
 TOKEN = "xoxb-secret-token-123"
 HOSTILE = ["<!channel>", "<!here>", "<@U123>", "<http://evil|click>", "<!subteam^S1>"]
 
 
-def make_alert(**kw: Any) -> Alert:
-    base = Alert(id=7, channel="defense-slack", kind="new", profiles=("S-400",),
-                 title="Turkey receives second S-400 batch",
-                 link="https://example.org/a?x=1&y=2", feed="Defense News",
-                 published=datetime(2024, 5, 1, 11, 3, tzinfo=UTC),
-                 snippet=Snippet("Ankara took delivery of the S-400 system.", ((28, 33),)),
-                 terms=("S-400",))
-    return replace(base, **kw)
+make_alert = partial(alerts.make_alert, id=7, channel="defense-slack",
+                     link="https://example.org/a?x=1&y=2",
+                     snippet=Snippet("Ankara took delivery of the S-400 system.", ((28, 33),)))
 
 
 def all_text(msg: SlackMessage) -> str:
