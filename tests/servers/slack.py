@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.support.waiting import DEADLINE
+
 # What an incoming webhook answers for an error name (Slack's documented statuses).
 _WEBHOOK_STATUS = {"invalid_payload": 400, "invalid_blocks": 400, "no_text": 400,
                    "invalid_token": 403, "action_prohibited": 403, "channel_not_found": 404,
@@ -123,7 +125,7 @@ class SlackServer:
         with self._cond:
             self._down = down
 
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for(self, n: int, timeout: float = DEADLINE) -> list[dict[str, Any]]:
         """The accepted messages once there are at least `n`; TimeoutError after `timeout`."""
         deadline = time.monotonic() + timeout
         with self._cond:

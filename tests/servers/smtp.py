@@ -24,6 +24,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.support.waiting import DEADLINE
+
 
 @dataclass
 class Received:
@@ -106,7 +108,7 @@ class SmtpServer:
     def reject_rcpt(self, address: str) -> None:
         self.refused_rcpts.add(address.lower())
 
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[Received]:
+    def wait_for(self, n: int, timeout: float = DEADLINE) -> list[Received]:
         """The received messages once there are at least `n`; TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
         with self._cond:
