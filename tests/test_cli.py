@@ -10,7 +10,16 @@ import pytest
 from tests.servers.feeds import FeedServer, render_feed
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.configs import (
+    console_channel,
+    email_channel,
+    profile,
+    slack_channel,
+    write_config,
+)
 from tests.support.runner import Watcher
+
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
 
 TOKEN = "xoxb-test-token"
 ITEMS = [
@@ -31,29 +40,14 @@ def watcher(any_store_watcher: Watcher) -> Watcher:
 
 def config(watcher: Watcher, feeds: list[str], slack: SlackServer | None = None,
            smtp: SmtpServer | None = None) -> None:
-    feed_lines = "\n".join(f'[[feeds]]\nurl = "{u}"\n' for u in feeds)
-    channels = '[channels.console]\ntype = "console"\n'
+    channels = [console_channel()]
     if slack:
-        channels += (f'[channels.slack]\ntype = "slack"\ntoken = "{TOKEN}"\nchannel = "#a"\n'
-                     f'api_url = "{slack.api_url}"\n')
+        channels.append(slack_channel(slack, "#a"))
     if smtp:
-        channels += (f'[channels.mail]\ntype = "email"\nto = ["a@example.org"]\n'
-                     f'from = "w@example.org"\nsmtp_host = "{smtp.host}"\n'
-                     f'smtp_port = {smtp.port}\nsecurity = "none"\n')
-    watcher.write(f"""
-[watcher]
-state = "{watcher.state}"
-[aliases]
-s400 = ["S-400", "Triumf", "SA-21"]
-{feed_lines}
-[[profiles]]
-name = "S-400"
-query = '@s400 AND (Turkey OR Ankara)'
-[[profiles]]
-name = "KAAN engine"
-query = 'KAAN AND engine'
-{channels}
-""")
+        channels.append(email_channel(smtp))
+    write_config(watcher, aliases={"s400": ["S-400", "Triumf", "SA-21"]}, feeds=feeds,
+                 profiles=[profile("S-400", "@s400 AND (Turkey OR Ankara)"),
+                           profile("KAAN engine", "KAAN AND engine")], channels=channels)
 
 
 def test_explain_a_local_file_shows_matches_and_terms(watcher: Watcher) -> None:
