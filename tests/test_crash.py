@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,12 @@ import pytest
 
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
+from tests.support.configs import profile, slack_channel, write_config
 from tests.support.runner import Watcher
+from tests.support.waiting import DEADLINE, wait_until
 
-TOKEN = "xoxb-test-token"  # the slack_server fixture's
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
+
 STORIES = ["Submarine Alpha-7 launched at Golcuk yard", "Frigate Kilo-3 submarine hunter trials"]
 MARKS = ["Alpha-7", "Kilo-3"]
 
@@ -35,30 +37,13 @@ def items() -> list[dict[str, object]]:
              "published": datetime.now(UTC)} for n, title in enumerate(STORIES)]
 
 
-def write_config(watcher: Watcher, url: str, slack: SlackServer, extra: str = "") -> None:
-    watcher.write(f"""
-        [watcher]
-        state = "{watcher.tmp / "state.db"}"
-        interval = "1s"
-        timezone = "UTC"
-
-        [[feeds]]
-        url = "{url}"
-
-        [[profiles]]
-        name = "subs"
-        query = "submarine"
-
-        [channels.slack]
-        type = "slack"
-        token = "{TOKEN}"
-        channel = "#crash"
-        api_url = "{slack.api_url}"
-        {extra}
-        """)
+def config(watcher: Watcher, url: str, slack: SlackServer, extra: str = "") -> None:
+    write_config(watcher, interval="1s", timezone="UTC", feeds=[url],
+                 profiles=[profile("subs", "submarine")],
+                 channels=[slack_channel(slack, "#crash", extra=extra)])
 
 
-def crash_run(watcher: Watcher, *args: str, timeout: float = 60) -> int:
+def crash_run(watcher: Watcher, *args: str, timeout: float = DEADLINE) -> int:
     """Run `watcher ARGS` in its own session until it exits; then kill what it left behind.
 
     Killing the whole process group after the crash is what systemd does to a unit's
@@ -113,7 +98,7 @@ def delivered(slack: SlackServer) -> Counter[str]:
 def test_poll_killed_at_a_crash_point_loses_nothing(
         point: str, watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
     url = feed_server.add_feed("/crash", items())
-    write_config(watcher, url, slack_server)
+    config(watcher, url, slack_server)
     watcher.env["WATCHER_CRASH_AT"] = point
 
     assert crash_run(watcher, "poll") == -signal.SIGKILL
@@ -139,17 +124,15 @@ def crash_during_digest(watcher: Watcher, feed_server: FeedServer,
                         slack_server: SlackServer) -> None:
     """Queue the alerts for a digest whose slot has passed; kill `watcher run` sending it."""
     url = feed_server.add_feed("/crash", items())
-    write_config(watcher, url, slack_server, extra='mode = "digest"\n        digest = ["03:00"]')
+    config(watcher, url, slack_server, extra='mode = "digest"\n        digest = ["03:00"]')
     watcher("poll", check=True)              # queues the alerts; poll sends no digest
     slot = datetime.now(UTC) + timedelta(seconds=1)
-    write_config(watcher, url, slack_server, extra=f"""mode = "digest"
+    config(watcher, url, slack_server, extra=f"""mode = "digest"
         digest = ["{slot:%H:%M:%S}"]""")
-    deadline = time.monotonic() + 10
-    while datetime.now(UTC) <= slot + timedelta(seconds=0.2):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)                     # the digest slot must have passed
+    wait_until(lambda: datetime.now(UTC) > slot + timedelta(seconds=0.2),
+               what="the digest slot to pass")
     watcher.env["WATCHER_CRASH_AT"] = "during_digest"
-    assert crash_run(watcher, "run", timeout=20) == -signal.SIGKILL
+    assert crash_run(watcher, "run") == -signal.SIGKILL
     del watcher.env["WATCHER_CRASH_AT"]
     assert slack_server.messages == []
     assert integrity(watcher) == "ok"
@@ -167,11 +150,11 @@ def test_daemon_killed_during_a_digest_sends_it_once_after_restart(
     crash_during_digest(watcher, feed_server, slack_server)
     proc = watcher.popen("run")
     try:
-        slack_server.wait_for(1, timeout=10)
+        slack_server.wait_for(1)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.communicate(timeout=15)
+            proc.communicate(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -185,16 +168,13 @@ def test_daemon_killed_during_a_digest_sends_it_once_after_restart(
 def test_a_killed_poll_leaves_no_processes_behind(
         watcher: Watcher, feed_server: FeedServer, slack_server: SlackServer) -> None:
     url = feed_server.add_feed("/crash", items())
-    write_config(watcher, url, slack_server)
+    config(watcher, url, slack_server)
     watcher.env["WATCHER_CRASH_AT"] = "mid_transaction"
     proc = subprocess.Popen([sys.executable, "-m", "watcher", "poll", "-c", str(watcher.config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=watcher.env, cwd=watcher.tmp, start_new_session=True)
     try:
-        assert proc.wait(timeout=60) == -signal.SIGKILL
-        deadline = time.monotonic() + 5
-        while group_members(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert group_members(proc.pid) == []
+        assert proc.wait(timeout=DEADLINE) == -signal.SIGKILL
+        wait_until(lambda: not group_members(proc.pid), what="the killed poll's group to end")
     finally:
         kill_group(proc.pid)
