@@ -10,9 +10,10 @@ import pytest
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.configs import profile, slack_channel, write_config
 from tests.support.runner import Watcher
 
-TOKEN = "xoxb-test-token"
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
 
 WIRE = ("Turkey is ready to buy a second batch of Russian S-400 air defence systems despite the "
         "threat of further U.S. sanctions, President Recep Tayyip Erdogan said on Sunday, adding "
@@ -31,32 +32,11 @@ def now() -> datetime:
 
 def config(watcher: Watcher, feeds: list[str], slack: SlackServer, *,
            on_update: str = "ignore") -> None:
-    feed_lines = "\n".join(f'[[feeds]]\nurl = "{u}"\n' for u in feeds)
-    watcher.write(f"""
-[watcher]
-state = "{watcher.state}"
-interval = "1s"
-
-{feed_lines}
-[[profiles]]
-name = "S-400"
-query = '(S-400 OR Triumf) AND (Turkey OR Turkish OR Ankara)'
-
-[[profiles]]
-name = "Turkey"
-query = 'Erdogan AND sanctions'
-
-[[profiles]]
-name = "Submarines"
-query = 'submarine OR submarines'
-
-[channels.slack]
-type = "slack"
-token = "{TOKEN}"
-channel = "#alerts"
-api_url = "{slack.api_url}"
-on_update = "{on_update}"
-""")
+    write_config(watcher, interval="1s", feeds=feeds, profiles=[
+        profile("S-400", "(S-400 OR Triumf) AND (Turkey OR Turkish OR Ankara)"),
+        profile("Turkey", "Erdogan AND sanctions"),
+        profile("Submarines", "submarine OR submarines"),
+    ], channels=[slack_channel(slack, on_update=on_update)])
 
 
 def story(guid: str, title: str, link: str, summary: str = WIRE) -> dict[str, object]:
