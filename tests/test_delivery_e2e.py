@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,9 +12,12 @@ import pytest
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.configs import email_channel, profile, slack_channel, write_config
 from tests.support.runner import Daemon, Watcher
+from tests.support.waiting import wait_until
 
-TOKEN = "xoxb-test-token"
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
+
 TZ = "Europe/Istanbul"
 
 
@@ -59,54 +61,17 @@ def item(n: int, title: str | None = None, summary: str = "") -> dict[str, objec
             "published": now()}
 
 
-def slack_channel(slack: SlackServer, channel: str = "#alerts", extra: str = "") -> str:
-    return f"""
-[channels.slack]
-type = "slack"
-token = "{TOKEN}"
-channel = "{channel}"
-api_url = "{slack.api_url}"
-{extra}
-"""
+TO = ["analyst@example.org", "desk@example.org"]
 
 
-def email_channel(smtp: SmtpServer, extra: str = "") -> str:
-    return f"""
-[channels.mail]
-type = "email"
-to = ["analyst@example.org", "desk@example.org"]
-from = "watcher@example.org"
-smtp_host = "{smtp.host}"
-smtp_port = {smtp.port}
-security = "none"
-{extra}
-"""
+def desk_mail(smtp: SmtpServer) -> str:
+    return email_channel(smtp, TO, sender="watcher@example.org")
 
 
 def write(watcher: Watcher, feed: str, channels: str, profiles: str = "") -> None:
-    watcher.write(f"""
-[watcher]
-state = "{watcher.state}"
-interval = "1s"
-timezone = "{TZ}"
-
-[[feeds]]
-url = "{feed}"
-
-[[profiles]]
-name = "Submarines"
-query = 'submarine OR submarines'
-{profiles}
-{channels}
-""")
-
-
-def wait_until(predicate: object, timeout: float = 20.0) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    write_config(watcher, interval="1s", timezone=TZ, feeds=[feed],
+                 profiles=[profile("Submarines", "submarine OR submarines"), profiles],
+                 channels=[channels])
 
 
 def test_rate_limited_alerts_arrive_once_and_not_before_retry_after(
@@ -133,12 +98,12 @@ def test_slack_down_for_a_while_loses_nothing(
     write(watcher, feed, slack_channel(slack_server))
     slack_server.set_down(True)
     daemons.append(Daemon(watcher))
-    wait_until(lambda: len(slack_server.requests) >= 3, timeout=30)
+    wait_until(lambda: len(slack_server.requests) >= 3, what="three refused posts")
     assert slack_server.messages == []
     slack_server.set_down(False)
-    slack_server.wait_for(1, timeout=30)
+    slack_server.wait_for(1)
     feed_server.add_item("/f", item(2))
-    slack_server.wait_for(2, timeout=30)
+    slack_server.wait_for(2)
     assert len({m["text"] for m in slack_server.messages}) == 2
 
 
@@ -165,7 +130,7 @@ def test_channel_not_found_blocks_quietly_until_fixed_and_reloaded(
 
         write(watcher, feed, slack_channel(slack, "#alerts"))
         daemon.signal(signal.SIGHUP)
-        slack.wait_for(1, timeout=20)
+        slack.wait_for(1)
         wait_until(lambda: len(slack.messages) >= 1)
         status = json.loads(watcher("status", "--json", check=True).out)
         assert status["channels"][0]["error"] is None
@@ -197,14 +162,22 @@ def test_digest_channel_sends_one_digest_at_its_time(
     feed_server.add_item("/f", item(4))
     feed_server.add_item("/f", item(5))
     write(watcher, feed, slack_channel(
-        slack_server, extra=f'mode = "digest"\ndigest = ["{_clock_in(12)}"]'))
+        slack_server, extra=f'mode = "digest"\ndigest = ["{_clock_in(3 * 3600)}"]'))
+    watcher("poll", check=True)  # 4 and 5 wait for the digest
+    assert len(slack_server.messages) == 3
+    slot = _clock_in(12)
+    write(watcher, feed, slack_channel(slack_server, extra=f'mode = "digest"\ndigest = ["{slot}"]'))
     daemon = Daemon(watcher)
     daemons.append(daemon)
-    messages = slack_server.wait_for(4, timeout=30)
+    daemon.wait_for_log("watcher running")
+    on_time = datetime.now(ZoneInfo(TZ)).strftime("%H:%M:%S") < slot
+    messages = slack_server.wait_for(4)
     assert len(messages) == 4
     digest = json.dumps(messages[3])
     assert title_of(4) in digest and title_of(5) in digest
     assert title_of(1) not in digest
+    if on_time:   # up before the slot: sent by the slot's job (late, it is sent as missed)
+        assert not any("missed while watcher was down" in line for line in daemon.lines)
     status = json.loads(watcher("status", "--json", check=True).out)
     assert status["channels"][0]["pending"] == 0
 
@@ -221,9 +194,9 @@ def test_digest_missed_while_down_is_sent_on_start(
     # a digest time that passed after the alerts were queued, while no daemon ran
     slot = _clock_in(1)
     write(watcher, feed, slack_channel(slack_server, extra=f'mode = "digest"\ndigest = ["{slot}"]'))
-    wait_until(lambda: datetime.now(ZoneInfo(TZ)).strftime("%H:%M:%S") > slot, timeout=5)
+    wait_until(lambda: datetime.now(ZoneInfo(TZ)).strftime("%H:%M:%S") > slot, what="the slot")
     daemons.append(Daemon(watcher))
-    [digest] = slack_server.wait_for(1, timeout=20)
+    [digest] = slack_server.wait_for(1)
     assert title_of(1) in json.dumps(digest) and title_of(2) in json.dumps(digest)
 
 
@@ -244,7 +217,7 @@ def test_quiet_hours_hold_alerts_except_urgent_profiles(
 def test_smtp_down_with_three_pending_then_up_sends_three_emails_once(
         watcher: Watcher, feed_server: FeedServer, smtp_server: SmtpServer) -> None:
     feed = feed_server.add_feed("/f", [item(1), item(2), item(3)])
-    write(watcher, feed, email_channel(smtp_server))
+    write(watcher, feed, desk_mail(smtp_server))
     smtp_server.stop()
     watcher("poll", check=True)
     smtp_server.start()
@@ -263,7 +236,7 @@ def test_hostile_titles_arrive_harmless(
     feed = feed_server.add_feed("/f", [
         item(1, "<!channel> submarine <@U123> <http://evil.example|click here>"),
         item(2, "Submarine news\r\nBcc: x@evil.example\r\nSubject: pwned")])
-    write(watcher, feed, slack_channel(slack_server) + email_channel(smtp_server))
+    write(watcher, feed, slack_channel(slack_server) + desk_mail(smtp_server))
     watcher("poll", check=True)
     payloads = json.dumps([m for m in slack_server.messages])
     assert "<!channel>" not in payloads and "<@U123>" not in payloads
