@@ -6,17 +6,24 @@ import json
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.configs import (
+    console_channel,
+    email_channel,
+    profile,
+    slack_channel,
+    write_config,
+)
 from tests.support.runner import REPO, Watcher
 
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
+
 DEFAULT = tomllib.loads((REPO / "config" / "watcher.toml").read_text(encoding="utf-8"))
-TOKEN = "xoxb-test-token"
 
 # The seed story (../shared/seed-article.txt), retold in our own words.
 SEED = {
@@ -42,35 +49,19 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, dict):
-        pairs = ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
-        return "{ " + pairs + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
-
-
 def seed_config(watcher: Watcher, feeds: list[str], *, slack: SlackServer | None = None,
                 smtp: SmtpServer | None = None, extra: str = "") -> Path:
     """A config with the default config's aliases and seed profiles, pointed at local servers."""
-    lines = ["[watcher]", f'state = "{watcher.state}"', 'interval = "1s"',
-             'timezone = "Europe/Istanbul"', "", "[aliases]"]
-    lines += [f"{json.dumps(k)} = {toml_value(v)}" for k, v in DEFAULT["aliases"].items()]
-    for url in feeds:
-        lines += ["", "[[feeds]]", f'url = "{url}"']
-    for profile in DEFAULT["profiles"]:
-        lines += ["", "[[profiles]]", f"name = {toml_value(profile['name'])}",
-                  f"query = {toml_value(profile['query'])}"]
-    lines += ["", "[channels.console]", 'type = "console"']
+    channels = [console_channel()]
     if slack:
-        lines += ["", "[channels.slack]", 'type = "slack"', f'token = "{TOKEN}"',
-                  'channel = "#defense-alerts"', f'api_url = "{slack.api_url}"']
+        channels.append(slack_channel(slack, "#defense-alerts"))
     if smtp:
-        lines += ["", "[channels.mail]", 'type = "email"', 'to = ["analyst@example.org"]',
-                  'from = "watcher@example.org"', f'smtp_host = "{smtp.host}"',
-                  f"smtp_port = {smtp.port}", 'security = "none"']
-    return watcher.write("\n".join(lines) + "\n" + extra)
+        channels.append(email_channel(smtp, ["analyst@example.org"],
+                                      sender="watcher@example.org"))
+    return write_config(watcher, interval="1s", timezone="Europe/Istanbul",
+                        aliases=DEFAULT["aliases"], feeds=feeds,
+                        profiles=[profile(p["name"], p["query"]) for p in DEFAULT["profiles"]],
+                        channels=channels, extra=extra)
 
 
 def test_seed_story_alerts_once_per_channel_naming_every_seed_profile(
@@ -83,8 +74,8 @@ def test_seed_story_alerts_once_per_channel_naming_every_seed_profile(
 
     assert len(slack_server.messages) == 1
     text = slack_server.messages[0]["text"]
-    for profile in SEED_PROFILES:
-        assert profile in text
+    for name in SEED_PROFILES:
+        assert name in text
     assert len(smtp_server.wait_for(1)) == 1
     assert run.out.count("S-400") >= 1 and "TF-X engine" in run.out
 
