@@ -13,19 +13,26 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
+from tests.support.configs import (
+    console_channel,
+    email_channel,
+    profile,
+    slack_channel,
+    write_config,
+)
 from tests.support.runner import Run, Watcher
+from tests.support.waiting import DEADLINE, wait_until
 
-TOKEN = "xoxb-test-token"  # the slack_server fixture's
-
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
 
 WORDS = ("navy ankara frigate golcuk radar moscow sanctions budget drone engine yard trials "
          "rescue crew tender contract delay export missile sonar").split()
@@ -40,36 +47,17 @@ def story(n: int, word: str = "submarine") -> dict[str, object]:
 
 def config(watcher: Watcher, urls: list[str], *, slack: SlackServer | None = None,
            smtp: SmtpServer | None = None, interval: str = "1s") -> None:
-    lines = ["[watcher]", f'state = "{watcher.tmp / "state.db"}"', f'interval = "{interval}"',
-             'timeout = "5s"', ""]
-    for url in urls:
-        lines += ["[[feeds]]", f'url = "{url}"', ""]
-    lines += ["[[profiles]]", 'name = "subs"', 'query = "submarine"', ""]
-    if slack:
-        lines += ["[channels.slack]", 'type = "slack"', f'token = "{TOKEN}"',
-                  'channel = "#outage"', f'api_url = "{slack.api_url}"', ""]
-    if smtp:
-        lines += ["[channels.mail]", 'type = "email"', 'to = ["a@example.org"]',
-                  'from = "w@example.org"', f'smtp_host = "{smtp.host}"',
-                  f"smtp_port = {smtp.port}", 'security = "none"', ""]
-    if not slack and not smtp:
-        lines += ["[channels.console]", 'type = "console"', ""]
-    watcher.write("\n".join(lines))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, proc: subprocess.Popen[str]
-               ) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert proc.poll() is None, "the daemon exited"
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    channels = [slack_channel(slack, "#outage")] if slack else []
+    channels += [email_channel(smtp)] if smtp else []
+    write_config(watcher, interval=interval, timeout="5s", feeds=urls,
+                 profiles=[profile("subs", "submarine")],
+                 channels=channels or [console_channel()])
 
 
 def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     proc.send_signal(signal.SIGTERM)
     try:
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=DEADLINE)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
@@ -88,13 +76,13 @@ def test_slack_down_for_a_while_then_back(
     slack_server.set_down(True)
     proc = watcher.popen("run")
     try:
-        wait_until(lambda: feed_server.hits("/news") >= 1, 15, proc)
+        wait_until(lambda: feed_server.hits("/news") >= 1, alive=proc)
         for n in range(3):
             feed_server.add_item("/news", story(n))
         wait_until(lambda: sum(r.path.endswith("postMessage") for r in slack_server.requests)
-                   >= 3, 20, proc)
+                   >= 3, alive=proc)
         slack_server.set_down(False)
-        slack_server.wait_for(3, timeout=20)
+        slack_server.wait_for(3)
     finally:
         stop(proc)
     assert per_story([json.dumps(m) for m in slack_server.messages], 3) == {0: 1, 1: 1, 2: 1}
@@ -107,15 +95,15 @@ def test_smtp_refusing_connections_then_back(
     smtp_server.stop()
     proc = watcher.popen("run")
     try:
-        wait_until(lambda: feed_server.hits("/news") >= 1, 15, proc)
+        wait_until(lambda: feed_server.hits("/news") >= 1, alive=proc)
         feed_server.add_item("/news", story(0))
         feed_server.add_item("/news", story(1))
         def failed_once() -> bool:   # both queued, and a delivery was refused
             hits = json.loads(watcher("hits", "--json", check=True).out)
             return len(hits) == 2 and any(h["error"] for h in hits)
-        wait_until(failed_once, 20, proc)
+        wait_until(failed_once, alive=proc)
         smtp_server.start()
-        smtp_server.wait_for(2, timeout=20)
+        smtp_server.wait_for(2)
     finally:
         _, err = stop(proc)
     assert "refused" in err or "cannot reach" in err
@@ -144,7 +132,7 @@ def limited_run(watcher: Watcher, fsize: int, *args: str) -> Run:
                "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
     proc = subprocess.run([sys.executable, "-c", wrapper, str(fsize), "-m", "watcher", *args,
                            "-c", str(watcher.config)], capture_output=True, text=True,
-                          env=watcher.env, cwd=watcher.tmp, timeout=60)
+                          env=watcher.env, cwd=watcher.tmp, timeout=DEADLINE)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -195,11 +183,11 @@ def test_config_deleted_then_sighup_keeps_the_running_config(
     config(watcher, [url], slack=slack_server)
     proc = watcher.popen("run")
     try:
-        wait_until(lambda: feed_server.hits("/news") >= 1, 15, proc)
+        wait_until(lambda: feed_server.hits("/news") >= 1, alive=proc)
         watcher.config.unlink()
         proc.send_signal(signal.SIGHUP)
         feed_server.add_item("/news", story(0))
-        slack_server.wait_for(1, timeout=15)
+        slack_server.wait_for(1)
         assert proc.poll() is None
     finally:
         _, err = stop(proc)
