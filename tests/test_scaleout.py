@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -18,7 +17,11 @@ import pytest
 from tests.servers.feeds import FeedServer
 from tests.servers.postgres import pg_database, pg_server  # noqa: F401
 from tests.servers.slack import SlackServer
+from tests.support.configs import profile, slack_channel, write_config
 from tests.support.runner import Daemon, Watcher
+from tests.support.waiting import DEADLINE, wait_until
+
+pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
 
 FEEDS = 200
 MATCHING = 50
@@ -46,32 +49,13 @@ def setup(watcher: Watcher, feeds: FeedServer, slack: SlackServer, dsn: str) -> 
     paths = [f"/feed/{i}" for i in range(FEEDS)]
     for i, path in enumerate(paths):
         feeds.add_feed(path, [story(i)] if i < MATCHING else [filler(i)])
-    feed_lines = "\n".join(f'[[feeds]]\nurl = "{feeds.url(p)}"' for p in paths)
-    profiles = "\n".join(f'[[profiles]]\nname = "Zephyr{k}"\nquery = "zephyr{k}"\n'
-                         f'channels = ["c{k}"]' for k in range(CHANNELS))
-    channels = "\n".join(f'[channels.c{k}]\ntype = "slack"\ntoken = "xoxb-test-token"\n'
-                         f'channel = "#c{k}"\napi_url = "{slack.api_url}"\n'
-                         f"flood_threshold = 100" for k in range(CHANNELS))
-    watcher.write(f"""
-[watcher]
-state = "{dsn}"
-interval = "1h"
-timeout = "2s"
-lease = "5s"
-parse_workers = 1
-{feed_lines}
-{profiles}
-{channels}
-""")
+    write_config(watcher, state=dsn, interval="1h", timeout="2s", lease="5s", parse_workers=1,
+                 feeds=[feeds.url(p) for p in paths],
+                 profiles=[profile(f"Zephyr{k}", f"zephyr{k}", channels=[f"c{k}"])
+                           for k in range(CHANNELS)],
+                 channels=[slack_channel(slack, f"#c{k}", name=f"c{k}", flood_threshold=100)
+                           for k in range(CHANNELS)])
     return paths
-
-
-def wait_until(predicate: object, timeout: float) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def all_polled(watcher: Watcher) -> bool:
@@ -90,8 +74,8 @@ def test_three_daemons_poll_each_feed_once_and_alert_each_item_once(
     paths = setup(watcher, feed_server, slack_server, pg_database)
     for _ in range(3):
         daemons.append(Daemon(watcher))
-    slack_server.wait_for(MATCHING, timeout=90)
-    wait_until(lambda: all_polled(watcher), timeout=60)
+    slack_server.wait_for(MATCHING)
+    wait_until(lambda: all_polled(watcher), what="every feed polled")
 
     assert len(slack_server.messages) == MATCHING
     assert len(titles(slack_server)) == MATCHING
@@ -111,12 +95,12 @@ def test_a_daemon_killed_mid_round_loses_its_feeds_to_the_others(
     slack_server.set_down(True)
     victim = Daemon(watcher, env={"WATCHER_CRASH_AT": "after_fetch:20"})
     daemons.append(victim)
-    assert victim.proc.wait(60) == -9  # SIGKILL, holding leases on feeds it had claimed
+    assert victim.proc.wait(DEADLINE) == -9  # SIGKILL, holding leases on feeds it had claimed
     slack_server.set_down(False)
     for _ in range(2):
         daemons.append(Daemon(watcher))
-    slack_server.wait_for(MATCHING, timeout=90)
-    wait_until(lambda: all_polled(watcher), timeout=60)
+    slack_server.wait_for(MATCHING)
+    wait_until(lambda: all_polled(watcher), what="every feed polled")
     assert len(slack_server.messages) == MATCHING
     assert len(titles(slack_server)) == MATCHING
 
@@ -129,14 +113,14 @@ def test_a_daemon_killed_after_slack_accepted_a_message_repeats_at_most_that_one
     setup(watcher, feed_server, slack_server, pg_database)
     victim = Daemon(watcher, env={"WATCHER_CRASH_AT": "after_send"})
     daemons.append(victim)
-    assert victim.proc.wait(60) == -9
+    assert victim.proc.wait(DEADLINE) == -9
     assert len(slack_server.messages) == 1
     daemons.append(Daemon(watcher))
-    slack_server.wait_for(MATCHING + 1, timeout=90)
+    slack_server.wait_for(MATCHING + 1)
     counts = titles(slack_server)
     assert len(counts) == MATCHING
     assert sorted(counts.values())[-1] == 2 and sum(counts.values()) == MATCHING + 1
-    wait_until(lambda: all_polled(watcher), timeout=60)
+    wait_until(lambda: all_polled(watcher), what="every feed polled")
     assert len(slack_server.messages) == MATCHING + 1
 
 
