@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.configs import console_channel, profile, table, write_config
 from tests.support.runner import Watcher
 from watcher.configcheck import read_opml
 from watcher.errors import ConfigError
@@ -54,26 +55,12 @@ def test_broken_opml_is_a_config_error_naming_the_file(tmp_path: Path, body: str
 
 
 def _config(watcher: Watcher, opml: str) -> None:
-    watcher.write(f"""
-        [watcher]
-        state = "state.db"
-
-        [[opml]]
-        path = "{opml}"
-
-        [[feeds]]
-        url = "https://wire.example.org/atom"
-
-        [[profiles]]
-        name = "S-400"
-        query = "S-400"
-        feeds = ["turkey"]
-
-        [channels.console]
-        type = "console"
-        """)
+    write_config(watcher, state="state.db", feeds=["https://wire.example.org/atom"],
+                 profiles=[profile("S-400", "S-400", feeds=["turkey"])],
+                 channels=[console_channel()], extra=table("[[opml]]", {"path": opml}))
 
 
+@pytest.mark.slow
 def test_config_reads_opml_feeds_and_their_tags(watcher: Watcher) -> None:
     (watcher.tmp / "feeds.opml").write_text(OPML, encoding="utf-8")
     _config(watcher, "feeds.opml")
@@ -82,6 +69,7 @@ def test_config_reads_opml_feeds_and_their_tags(watcher: Watcher) -> None:
     assert "3 feed(s)" in run.out          # the duplicate Wire URL is polled once
 
 
+@pytest.mark.slow
 def test_config_with_a_broken_opml_exits_2_naming_the_file(watcher: Watcher) -> None:
     (watcher.tmp / "feeds.opml").write_text("<opml><body><outline", encoding="utf-8")
     _config(watcher, "feeds.opml")
