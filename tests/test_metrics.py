@@ -11,8 +11,9 @@ import prometheus_client
 import pytest
 
 from tests.servers.feeds import FeedServer
-from tests.support.runner import Watcher
-from tests.test_daemon import config, engine_for, item, start, wait_until
+from tests.support.runner import Daemon, Watcher
+from tests.support.waiting import wait_until
+from tests.test_daemon import config, engine_for, item
 from watcher.engine import Engine
 from watcher.metrics import Metrics, MetricsServer, parse_address
 
@@ -82,6 +83,7 @@ def _poll_twice(engine: Engine) -> list[str]:
         engine.store.close()
 
 
+@pytest.mark.slow
 def test_a_304_is_not_parsed_again(watcher: Watcher, feed_server: FeedServer) -> None:
     config(watcher, [feed_server.add_feed("/rss", [item(1), item(2)])])
     engine = engine_for(watcher)
@@ -96,6 +98,7 @@ def test_a_304_is_not_parsed_again(watcher: Watcher, feed_server: FeedServer) ->
     assert value("watcher_matches_total", {"profile": "S-400"}) == 2
 
 
+@pytest.mark.slow
 def test_an_identical_body_is_not_parsed_again(watcher: Watcher, feed_server: FeedServer) -> None:
     config(watcher, [feed_server.add_feed("/rss", [item(1)])])
     feed_server.ignore_validators("/rss")
@@ -107,6 +110,7 @@ def test_an_identical_body_is_not_parsed_again(watcher: Watcher, feed_server: Fe
         "watcher_fetch_responses_total", {"code": "200"}) == 2
 
 
+@pytest.mark.slow
 def test_a_changed_document_parses_only_its_new_and_edited_items(
         watcher: Watcher, feed_server: FeedServer) -> None:
     """The second poll of a feed that gained one item and saw one edited parses those two:
@@ -148,10 +152,10 @@ def test_running_daemon_serves_metrics_and_healthz(
         watcher: Watcher, feed_server: FeedServer) -> None:
     config(watcher, [feed_server.add_feed("/rss", [item(1)])])
     port = free_port()
-    run = start(watcher, "--metrics", f"127.0.0.1:{port}")
+    run = Daemon(watcher, "--metrics", f"127.0.0.1:{port}")
     base = f"http://127.0.0.1:{port}"
     try:
-        run.wait_log("metrics on")
+        run.wait_for_log("metrics on")
         assert wait_until(lambda: get(base + "/healthz")[0] == 200, what="/healthz 200")
         wait_until(lambda: 'watcher_fetch_responses_total{code="304"}' in get(base + "/metrics")[1],
                    what="a 304 counted")
