@@ -69,11 +69,13 @@ def test_unit_declares_the_contract() -> None:
     assert s["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX"]
 
 
+@pytest.mark.slow
 def test_systemd_analyze_verify_is_silent(tmp_path: Path) -> None:
     result = verify(copy_unit(tmp_path))
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
+@pytest.mark.slow
 def test_verify_would_catch_a_typo(tmp_path: Path) -> None:
     """The check above can fail: an unknown key gives stderr output (but exit code 0)."""
     broken = UNIT.read_text().replace("ProtectHome=yes", "ProtectHome=yes\nProtectHomme=yes")
@@ -81,6 +83,7 @@ def test_verify_would_catch_a_typo(tmp_path: Path) -> None:
     assert "ProtectHomme" in result.stderr
 
 
+@pytest.mark.slow
 def test_security_exposure_is_ok(tmp_path: Path) -> None:
     result = subprocess.run([analyze(), "security", "--offline=true",
                              str(copy_unit(tmp_path))], capture_output=True, text=True,
