@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
+from tests.servers.postgres import pg_database, pg_server  # noqa: F401
 from watcher.models import Alert, Snippet
 from watcher.store import FeedState, open_store
 from watcher.store.schema import migrations
+
+pytestmark = pytest.mark.slow   # these tests start processes
 
 T = 1_700_000_000.0
 LATEST = migrations("sqlite")[-1].version
