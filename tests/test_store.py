@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
+from tests.servers.postgres import pg_database, pg_server  # noqa: F401
 from watcher.errors import StoreError
 from watcher.models import Alert, Snippet
 from watcher.store import FeedState, SQLiteStore, Store, is_postgres, open_store

@@ -9,7 +9,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watcher.errors import ConfigError, WatcherError
@@ -141,6 +140,3 @@ def _print(data: object, as_json: bool, fmt: object) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-
-__all__ = ["main", "Path"]

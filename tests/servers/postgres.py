@@ -8,7 +8,7 @@ Binaries come from /usr/lib/postgresql/*/bin (Debian's `postgresql` package) or 
 root, the server runs as the `postgres` OS user (PostgreSQL refuses to run as root).
 
 Fixtures (import all three into a test module; conftest.py is not ours):
-    from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
+    from tests.servers.postgres import pg_database, pg_server  # noqa: F401
 `pg_server` is one server per test session however many modules import it; without
 binaries the tests skip, except in CI (CI=true) where they fail.
 """
@@ -167,12 +167,6 @@ def shared_server() -> PostgresServer:
 @pytest.fixture(scope="session")
 def pg_server() -> PostgresServer:
     return shared_server()
-
-
-@pytest.fixture(scope="session")
-def pg_dsn(pg_server: PostgresServer) -> str:
-    """The maintenance database's DSN (superuser, trust auth)."""
-    return pg_server.dsn
 
 
 @pytest.fixture

@@ -146,11 +146,6 @@ def compile_node(node: Node) -> Run:
     raise TypeError(f"not a query node: {node!r}")
 
 
-def evaluate(node: Node, pdoc: PreparedDoc) -> Found | None:
-    """compile_node(node)(pdoc), for one-off use."""
-    return compile_node(node)(pdoc)
-
-
 def _term_run(node: Term) -> Run:
     probe = node.probe
     maybe = probe.maybe if probe.keys is not None else None

@@ -97,10 +97,6 @@ _ASCII_TABLE = {i: _TABLE[i] for i in range(128) if _TABLE[i] != chr(i)}
 _ASCII_SPACES = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f]")  # the rest of _ASCII_TABLE: lower, "-"
 
 
-def _char(ch: str) -> str:
-    return _TABLE[ord(ch)]
-
-
 def normalize_map(text: str) -> tuple[str, list[int] | None]:
     """Normalised text and, when lengths differ, the plain index of each normalised char.
 

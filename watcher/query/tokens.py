@@ -53,16 +53,6 @@ def char_class(ch: str) -> int:
     return got
 
 
-def starts_word(norm: str, i: int) -> bool:
-    """True when a token may start at norm[i] (previous char is not of the same class)."""
-    return i == 0 or char_class(norm[i - 1]) != char_class(norm[i])
-
-
-def ends_word(norm: str, end: int) -> bool:
-    """True when a token may end just before norm[end]."""
-    return end >= len(norm) or char_class(norm[end]) != char_class(norm[end - 1])
-
-
 class FieldText:
     """One field value: its plain text, normalised text, and (lazily) its tokens."""
 

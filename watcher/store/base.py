@@ -60,7 +60,6 @@ class OutboxRow:
     status: str
     attempts: int
     last_error: str | None
-    sent_at: float | None
     alert: Alert
 
 

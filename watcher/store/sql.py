@@ -49,7 +49,7 @@ def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
         id=int(r["id"]), channel=r["channel"], kind=r["kind"], story_id=r["story_id"],
         profiles=tuple(json.loads(r["profiles"])), urgent=bool(r["urgent"]),
         created_at=r["created_at"], status=r["status"], attempts=r["attempts"],
-        last_error=r["last_error"], sent_at=r["sent_at"],
+        last_error=r["last_error"],
         alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
 
 
