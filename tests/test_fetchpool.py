@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.servers.feeds import FeedServer
+from tests.support.waiting import DEADLINE
 from watcher.errors import FetchError
 from watcher.fetchpool import Fetched, FetchPool
 from watcher.metrics import Metrics
@@ -48,7 +49,7 @@ def get(pool: FetchPool, url: str) -> Coroutine[Any, Any, Fetched]:
 async def started(pool: FetchPool, server: FeedServer, path: str) -> asyncio.Task[Fetched]:
     """A fetch of `path` as a task, once the server has it in hand."""
     task = asyncio.create_task(get(pool, server.url(path)))
-    deadline = asyncio.get_running_loop().time() + 10
+    deadline = asyncio.get_running_loop().time() + DEADLINE
     while server.in_flight(path) < 1:
         assert asyncio.get_running_loop().time() < deadline, f"{path} never reached the server"
         await asyncio.sleep(0.01)
@@ -155,14 +156,16 @@ def test_a_busy_worker_takes_no_more_than_its_share(server: FeedServer) -> None:
     server.add_feed("/slow", ITEMS)
     server.hang("/slow", release)
     quick = [server.add_feed(f"/q{i}", ITEMS) for i in range(12)]
-    options = {**OPTIONS, "max_connections": 2, "per_host": 2}   # 1 connection per worker
+    # 1 connection per worker; the slow fetch outlasts the wait below by far
+    options = {**OPTIONS, "max_connections": 2, "per_host": 2, "read_timeout": DEADLINE,
+               "total_timeout": 2 * DEADLINE}
 
     async def scenario(pool: FetchPool) -> tuple[int, int]:
         stuck = await started(pool, server, "/slow")
         tasks = [asyncio.create_task(get(pool, f)) for f in quick]
         spare = pool.depth - 1   # the most that can wait behind the slow fetch
         try:
-            deadline = asyncio.get_running_loop().time() + 4   # the slow one times out at 5 s
+            deadline = asyncio.get_running_loop().time() + DEADLINE / 2   # before its timeout
             while (sum(t.done() for t in tasks) < len(quick) - spare
                    and asyncio.get_running_loop().time() < deadline):
                 await asyncio.sleep(0.01)
