@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
 from tests.support.configs import email_channel, profile, slack_channel, write_config
 from tests.support.runner import Watcher
+from tests.support.waiting import DEADLINE, wait_until
 
 pytestmark = pytest.mark.slow   # these tests start `watcher` as a subprocess
 
@@ -66,17 +66,15 @@ def test_secrets_never_appear_in_output_even_when_credentials_fail(
         try:
             for step in range(3):   # start; reload (valid config); reload (broken config)
                 seen = feed_server.hits("/news")
-                deadline = time.monotonic() + 15
-                while feed_server.hits("/news") <= seen:
-                    assert time.monotonic() < deadline and proc.poll() is None
-                    time.sleep(0.05)
+                wait_until(lambda seen=seen: feed_server.hits("/news") > seen, alive=proc,
+                           what="the next poll")
                 if step == 1:
                     watcher.config.write_text(watcher.config.read_text() + "\n[oops\n")
                 proc.send_signal(signal.SIGHUP)
             hook_sent = slack.wait_for(1)
         finally:
             proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=20)
+            out, err = proc.communicate(timeout=DEADLINE)
         refused_logins = len(smtp.logins) == 0
     # The failures really happened, and were reported...
     joined = "\n".join(r.out + r.err for r in runs) + out + err
@@ -117,16 +115,14 @@ def test_state_files_are_private_even_under_umask_0(
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=watcher.env, cwd=watcher.tmp)
     try:
-        deadline = time.monotonic() + 15
         wal, shm = Path(f"{state}-wal"), Path(f"{state}-shm")
-        while not (feed_server.hits("/news") >= 2 and wal.exists() and shm.exists()):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
+        wait_until(lambda: feed_server.hits("/news") >= 2 and wal.exists() and shm.exists(),
+                   alive=proc, what="two polls and the WAL files")
         modes = {p.name: mode(p) for p in (state, wal, shm)}
         dirs = {p.name: mode(p) for p in (state.parent, state.parent.parent)}
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
+        proc.communicate(timeout=DEADLINE)
     assert modes == {"watcher.db": 0o600, "watcher.db-wal": 0o600, "watcher.db-shm": 0o600}
     assert dirs["state"] == 0o700
 
@@ -140,6 +136,7 @@ def test_intermediate_state_directories_are_private_too(watcher: Watcher) -> Non
         type = "console"
         """)
     subprocess.run([sys.executable, "-c", UMASK_RUN, "status", "-c", str(watcher.config)],
-                   env=watcher.env, cwd=watcher.tmp, capture_output=True, check=True, timeout=30)
+                   env=watcher.env, cwd=watcher.tmp, capture_output=True, check=True,
+                   timeout=DEADLINE)
     assert mode(state) == 0o600 and mode(state.parent) == 0o700
     assert mode(state.parent.parent) == 0o700

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.servers.postgres import pg_database, pg_server  # noqa: F401
+from tests.support.waiting import DEADLINE
 from watcher.models import Alert, Snippet
 from watcher.store import FeedState, open_store
 from watcher.store.schema import migrations
@@ -206,7 +207,7 @@ def test_the_feeds_of_a_killed_daemon_are_taken_over(dsn: str, in_transaction: b
         else:
             # ...an uncommitted claim vanishes with its process (once the server notices)
             got: set[str] = set()
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + DEADLINE
             while len(got) < N_FEEDS and time.monotonic() < deadline:
                 got |= set(store.claim_feeds(URLS, "heir", T + 1, lease=60))
             assert sorted(got) == URLS
