@@ -58,5 +58,3 @@ _quiet_pg_server
 # recorded by the local Slack server for tests to read when they need it
 method
 
-# dropped with its column by the state-tables migration (issue 13, point 4)
-health_reported

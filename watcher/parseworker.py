@@ -10,16 +10,7 @@ import ctypes
 import os
 import signal
 
-from watcher.models import ParsedFeed
-from watcher.parse import parse_feed
-
 PR_SET_PDEATHSIG = 1
-
-
-def parse_document(body: bytes, headers: dict[str, str], url: str,
-                   feed_name: str | None) -> ParsedFeed:
-    """Parse one document (module level, so it pickles by name)."""
-    return parse_feed(body, headers=headers, url=url, feed_name=feed_name)
 
 
 def die_with_parent() -> None:
