@@ -4,6 +4,7 @@ config in a temporary directory. Tests that use them start subprocesses: mark th
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from pathlib import Path
 from tests.support.waiting import DEADLINE
 
 REPO = Path(__file__).resolve().parents[2]
+# a `-c` script that runs watcher: imports it, or execs `-m watcher`
+_NAMES_WATCHER = re.compile(r"\b(?:import|from) watcher\b|['\"]watcher['\"]")
 
 
 @dataclass
@@ -128,4 +131,4 @@ def starts_watcher(argv: object) -> bool:
         argv = [argv]
     words = [os.fsdecode(a) for a in argv] if isinstance(argv, list | tuple) else []
     return bool(words) and words[0] == sys.executable and any(
-        w == "watcher" or "import watcher" in w or "from watcher" in w for w in words[1:])
+        w == "watcher" or _NAMES_WATCHER.search(w) for w in words[1:])
