@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
@@ -17,6 +18,12 @@ from tests.support.runner import Daemon, Watcher, starts_watcher
 
 _real_connect = socket.socket.connect
 _real_popen_init = subprocess.Popen.__init__
+
+# Property tests assert results, not speed: no per-example deadline and no too-slow check
+# (at load 30 an example took 260 ms against Hypothesis's 200 ms); speed is for tests/bench/.
+settings.register_profile("watcher", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("watcher")
 
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
