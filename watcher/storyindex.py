@@ -15,9 +15,9 @@ pairs (`PAIR_SKETCH`), and, when it has more pairs than that, the sketch of its 
 `LEAD` pairs, the lead a teaser copies. Of every item: the sketch of its words
 (`WORD_SKETCH`), for the Jaccard index of words that a short item is compared by.
 
-**Keys.** Each key joins two hashes of one sketch a few places apart in hash order
-(`PAIR_REACH`, `WORD_REACH`). Two items share a key when two hashes of their common tokens lie that close in both
-sketches: nearly certain for copies, whose tokens are mostly common, and unlikely for
+**Keys.** Each key joins two hashes of one sketch a few places apart in hash order (the
+`*_REACH` constants). Two items share a key when two hashes of their common tokens lie that
+close in both sketches: nearly certain for copies, whose tokens are mostly common, and unlikely for
 different stories sharing a few names, since one of their own hashes usually lies between.
 A key is 63 bits (a signed SQL BIGINT) salted by its `Tag`. A short item stores its word
 keys under one tag and probes under both; a long item stores word keys under the other tag
@@ -62,9 +62,9 @@ from watcher.dedup import (
 PAIR_SKETCH = 24  # the lowest hashes kept of a long item's summary word pairs
 LEAD = 16         # ... and of its first word pairs (the lead a teaser copies), if it has more
 WORD_SKETCH = 16  # the lowest hashes kept of an item's words
-# A key joins two hashes of a sketch at most this far apart in hash order: 3 for word pairs
-# (compared by containment), 2 for words (by Jaccard index, where 2 is certain when both
-# sets fit their sketches).
+# A key joins two hashes of a sketch at most this far apart in hash order. For words
+# (compared by Jaccard index) 2 is certain when both sets fit their sketches; for word
+# pairs (by containment) 3 would be nearer certain, for half as many keys again.
 PAIR_REACH, LEAD_REACH, WORD_REACH = 2, 2, 2
 TINY = 4          # a sketch this small (a set of 1-4 words) also has a key per hash
 # A long item can reach the threshold against a short one only with at most this many words:
@@ -174,7 +174,8 @@ class StoryPrint:
         if not self.lead:
             return keys
         seen = set(keys)
-        return keys + tuple(k for k in neighbour_keys(Tag.PAIRS, self.lead, LEAD_REACH) if k not in seen)
+        lead = neighbour_keys(Tag.PAIRS, self.lead, LEAD_REACH)
+        return keys + tuple(k for k in lead if k not in seen)
 
     def dumps(self) -> str:
         """One line: `1<TAB>pairs<TAB>lead<TAB>words<TAB>` (base64), then the signature's."""
