@@ -1,0 +1,48 @@
+"""When a new item's linked page is worth fetching: the teaser rule of `article = "auto"`.
+
+Pure: no I/O, no clock. A feed that carries the whole story gives nothing more to
+match, so in "auto" mode only teasers are fetched: items whose text (the longer of
+summary and content, HTML stripped) has fewer than TEASER_WORDS words. An item whose
+`content:encoded` holds the full body has more than that and is left alone; a feed that
+puts its teaser in `content:encoded` still counts as a teaser. "always" fetches for every
+new item, "never" for none. Without an http(s) link there is nothing to fetch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from watcher.models import Item
+from watcher.query.normalize import plain_text
+
+ArticleMode = Literal["auto", "always", "never"]
+ARTICLE_MODES: tuple[ArticleMode, ...] = ("auto", "always", "never")
+
+TEASER_WORDS = 150   # fewer words of item text than this: a teaser (README, "The whole story")
+_WORD = re.compile(r"\w+")
+_HTTP = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
+
+
+def count_words(text: str, limit: int) -> int:
+    """Words (runs of letters/digits) of `text`, counting stops at `limit`."""
+    count = 0
+    for _ in _WORD.finditer(text):
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
+def is_teaser(item: Item) -> bool:
+    """Does the item's own text fall short of a story (fewer than TEASER_WORDS words)?"""
+    longest = max(count_words(plain_text(item.summary), TEASER_WORDS),
+                  count_words(plain_text(item.content), TEASER_WORDS))
+    return longest < TEASER_WORDS
+
+
+def needs_article(item: Item, mode: ArticleMode) -> bool:
+    """Should the page behind this new item be fetched and extracted?"""
+    if mode == "never" or not item.link or not _HTTP.match(item.link):
+        return False
+    return mode == "always" or is_teaser(item)
