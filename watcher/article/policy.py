@@ -11,13 +11,11 @@ new item, "never" for none. Without an http(s) link there is nothing to fetch.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-from watcher.models import Item
+from watcher.models import ArticleMode, Item
 from watcher.query.normalize import plain_text
 
-ArticleMode = Literal["auto", "always", "never"]
-ARTICLE_MODES: tuple[ArticleMode, ...] = ("auto", "always", "never")
+__all__ = ["TEASER_WORDS", "ArticleMode", "count_words", "is_teaser", "needs_article"]
 
 TEASER_WORDS = 150   # fewer words of item text than this: a teaser (README, "The whole story")
 _WORD = re.compile(r"\w+")
