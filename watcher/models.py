@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-
 # when an item's linked page is fetched for its whole text (watcher.article.policy)
 ArticleMode = Literal["auto", "always", "never"]
 

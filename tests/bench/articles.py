@@ -236,7 +236,8 @@ def main() -> None:
 
 
 def _daemon_imports_trafilatura() -> bool:
-    probe = "import sys, watcher.daemon, watcher.article.policy; print('trafilatura' in sys.modules)"
+    probe = ("import sys, watcher.daemon, watcher.article.policy; "
+             "print('trafilatura' in sys.modules)")
     got = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     return got.stdout.strip() == "True"

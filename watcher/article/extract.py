@@ -50,7 +50,7 @@ def cap_text(text: str, limit: int = MAX_TEXT_BYTES) -> tuple[str, bool]:
         return text, False
     cut = raw[:limit].decode("utf-8", errors="ignore")
     space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space > len(cut) - 200:
+    if space > 0 and space > len(cut) - 200:
         cut = cut[:space]
     return cut.rstrip(), True
 
