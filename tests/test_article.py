@@ -162,6 +162,8 @@ STUB = ("<p>The navy said the new frigate would sail in spring, officials told r
     (_page(STUB, NOT_FREE), Outcome.PAYWALL),
     (_page(STUB, NOT_FREE_MICRODATA), Outcome.PAYWALL),
     (_page(STUB), Outcome.OK),                          # short, but not said to be paid
+    (_page(STORY + "<p>x</p>" * 15_000), Outcome.TOO_LARGE),
+    (b"<html><body>" + b"<p>x y z</p>" * 5_000_000, Outcome.TOO_LARGE),  # 60 MB: 5 MB read
 ])
 def test_outcomes(html_bytes: bytes, outcome: Outcome) -> None:
     got = extract(html_bytes, "https://example.org/news/1", HTML)
