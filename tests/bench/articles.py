@@ -2,6 +2,7 @@
 
 Run from the repository root:  .venv/bin/python tests/bench/articles.py [--limit N]
                                    [--libraries watcher,trafilatura,...] [--bootstrap 1000]
+                               .venv/bin/python tests/bench/articles.py --serve [--rounds 3]
 
 On the 121 pages of ../shared/articles (the Scrapinghub/Zyte article-extraction benchmark,
 with the true article body of each page) it prints, per library:
@@ -14,6 +15,13 @@ with the true article body of each page) it prints, per library:
   starts; each page's bytes are sent to a worker, its text sent back);
 - the import cost of the library: seconds and resident memory added by `import`, in a
   fresh interpreter.
+
+`--serve` measures the whole path instead: the pages served by the local test server
+(tests/servers/feeds.py, `text/html`), fetched by watcher's Fetcher (10 connections),
+extracted by watcher.article.extract in two worker processes, and matched with the
+default config's seed profiles (the article as the item's only text); pages/s end to end
+over `--rounds` passes of the 121 pages, with the parent's CPU time. The test server runs
+on the same two cores, so this is a floor.
 
 `watcher` is what watcher ships (watcher.article.extract: trafilatura with fast=True,
 charset and paywall handling, its text as matched: a paywall stub gives no text). The
@@ -195,6 +203,60 @@ def import_cost(module: str) -> tuple[float, float, float]:
     return took, added, total
 
 
+async def _serve_run(pages: list[tuple[bytes, str]], rounds: int, workers: int
+                     ) -> tuple[int, float, float, Counter[str], int]:
+    """(pages, seconds, parent CPU seconds, outcomes, profile matches) of the whole path."""
+    import asyncio
+
+    from tests.servers.feeds import FeedServer
+    from watcher.article.extract import extract
+    from watcher.config import load_config
+    from watcher.fetch import Fetcher
+    from watcher.query import Document, Matcher
+
+    config = load_config(ROOT / "config" / "watcher.toml", {})
+    matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
+    outcomes: Counter[str] = Counter()
+    hits = 0
+    with FeedServer() as server, ProcessPoolExecutor(
+            workers, initializer=_init_worker, initargs=("watcher",)) as pool:
+        urls = [server.set_body(f"/article/{i}.html", html, content_type="text/html")
+                for i, (html, _) in enumerate(pages)] * rounds
+        for ready in [pool.submit(_ready) for _ in range(workers * 2)]:
+            ready.result()
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(10)
+
+        async def one(fetcher: Fetcher, url: str) -> None:
+            nonlocal hits
+            async with slots:
+                got = await fetcher.fetch(url)
+            done = await loop.run_in_executor(pool, extract, got.body, got.final_url,
+                                              got.headers)
+            outcomes[done.outcome.value] += 1
+            hits += len(matcher.match(Document(article=done.text)))
+
+        async with Fetcher(max_connections=10, per_host=10,
+                           max_bytes=5 * 1024 * 1024) as fetcher:
+            await one(fetcher, urls[0])  # warm-up: connections, first-call caches
+            outcomes.clear()
+            hits = 0
+            cpu, start = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one(fetcher, url) for url in urls))
+            took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return len(urls), took, cpu, outcomes, hits
+
+
+def serve(pages: list[tuple[bytes, str]], rounds: int, workers: int) -> None:
+    import asyncio
+
+    count, took, cpu, outcomes, hits = asyncio.run(_serve_run(pages, rounds, workers))
+    print(f"fetch + extract ({workers} workers) + match, {count} pages: {took:.2f} s, "
+          f"{count / took:.1f} pages/s, parent CPU {cpu:.2f} s; outcomes "
+          + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+          + f"; seed-profile matches {hits}")
+
+
 def load_pages(limit: int | None) -> tuple[list[str], list[tuple[bytes, str]], list[str]]:
     truth = json.loads((ARTICLES / "ground-truth.json").read_text(encoding="utf-8"))
     ids = sorted(truth)[:limit]
@@ -209,10 +271,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N pages")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--serve", action="store_true",
+                        help="fetch + extract + match end to end instead")
+    parser.add_argument("--rounds", type=int, default=3, help="--serve: passes over the pages")
     args = parser.parse_args()
     if not ARTICLES.is_dir():
         raise SystemExit(f"{ARTICLES} not found: this benchmark needs ../shared/articles")
     _, pages, truths = load_pages(args.limit)
+    if args.serve:
+        serve(pages, args.rounds, args.workers)
+        return
     print(f"{len(pages)} pages of {ARTICLES}; F1 as the Zyte benchmark computes it")
     print(f"{'library':<22} {'F1':>13} {'precision':>13} {'recall':>13} "
           f"{'pages/s 1':>9} {'pages/s ' + str(args.workers):>9} {'import s':>8} {'+RSS MB':>7}")
