@@ -12,7 +12,7 @@ page), "paywall" (the page says it is not free, schema.org isAccessibleForFree, 
 only a stub came out), "too_large" (more than MAX_ELEMENTS elements: trafilatura's time
 grows with them, about 0.15 ms each and faster than linearly past 20,000, while the 121
 real pages of ../shared/articles have at most 1,709, median 800). Only "ok" carries
-text; the identity URL comes with any outcome but "empty".
+text; the identity URL comes with every outcome of a page that parses as HTML.
 """
 
 from __future__ import annotations
@@ -83,10 +83,11 @@ def extract(html: bytes, url: str, headers: Mapping[str, str]) -> Extracted:
     identity = identity_url(tree, url) if url else None
     if _more_elements_than(tree, MAX_ELEMENTS):
         return Extracted(Outcome.TOO_LARGE, identity=identity)
+    not_free = marked_not_free(tree)  # read before trafilatura walks the tree
     text = _main_text(tree, url)
     if len(text) < MIN_CHARS:
         return Extracted(Outcome.EMPTY, identity=identity)
-    if len(text) < STUB_CHARS and marked_not_free(tree):
+    if len(text) < STUB_CHARS and not_free:
         return Extracted(Outcome.PAYWALL, identity=identity)
     capped, truncated = cap_text(text)
     return Extracted(Outcome.OK, capped, identity, truncated)
