@@ -138,12 +138,12 @@ def test_category_hits_point_into_the_first_matching_category() -> None:
 
 
 def test_fields_report_their_own_names() -> None:
-    doc = Document(title="S-400", summary="S400", content="S 400", author="S-400 Fan",
-                   categories=("S-400",), feed="S-400 Watch")
+    doc = Document(title="S-400", summary="S400", content="S 400", article="the S-400",
+                   author="S-400 Fan", categories=("S-400",), feed="S-400 Watch")
     m = compile_query("S-400 OR author:S-400 OR category:S-400 OR feed:S-400").match(doc, "p")
     assert m is not None
-    assert [h.field for h in m.hits] == ["title", "summary", "content", "author", "category",
-                                         "feed"]
+    assert [h.field for h in m.hits] == ["title", "summary", "content", "article", "author",
+                                         "category", "feed"]
 
 
 ARTICLE = ("ANKARA, Turkey — Turkey has pledged cooperation on aircraft engine technologies. "

@@ -18,6 +18,7 @@ from watcher.query.normalize import plain_text
 __all__ = ["TEASER_WORDS", "ArticleMode", "count_words", "is_teaser", "needs_article"]
 
 TEASER_WORDS = 150   # fewer words of item text than this: a teaser (README, "The whole story")
+_LOOK = 50_000       # characters of a field read to count them: 150 words fit many times over
 _WORD = re.compile(r"\w+")
 _HTTP = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
 
@@ -34,8 +35,8 @@ def count_words(text: str, limit: int) -> int:
 
 def is_teaser(item: Item) -> bool:
     """Does the item's own text fall short of a story (fewer than TEASER_WORDS words)?"""
-    longest = max(count_words(plain_text(item.summary), TEASER_WORDS),
-                  count_words(plain_text(item.content), TEASER_WORDS))
+    longest = max(count_words(plain_text(item.summary[:_LOOK]), TEASER_WORDS),
+                  count_words(plain_text(item.content[:_LOOK]), TEASER_WORDS))
     return longest < TEASER_WORDS
 
 
