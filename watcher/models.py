@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from watcher.storyindex import StoryPrint
+
+# when an item's linked page is fetched for its whole text (watcher.article.policy)
+ArticleMode = Literal["auto", "always", "never"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class FetchResult:
 class Hit:
     """Where one query term matched: offsets into the field's plain text."""
 
-    field: str   # "title", "summary", "content", "author", "category", "feed"
+    field: str   # "title", "summary", "content", "article", "author", "category", "feed"
     start: int
     end: int
     term: str
@@ -80,12 +83,18 @@ class Match:
     hits: tuple[Hit, ...] = ()
 
 
+SnippetField = Literal["title", "summary", "content", "article"]
+
+
 @dataclass(frozen=True)
 class Snippet:
-    """A short plain-text extract with the spans (start, end) to show in bold."""
+    """A short plain-text extract with the spans (start, end) to show in bold, and the item
+    field it was cut from (None: not from an item, e.g. a test or health alert). Renderers
+    mark a snippet from "article" (the fetched page, not the feed's own text)."""
 
     text: str
     bold: tuple[tuple[int, int], ...] = ()
+    field: SnippetField | None = None
 
 
 @dataclass(frozen=True)
