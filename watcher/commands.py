@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from watcher.deliver.console import render_console
 from watcher.engine import Engine, local_source
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
-from watcher.models import Alert, Snippet
+from watcher.models import Alert, Article, Item, Snippet
 from watcher.query import Document, Matcher, plain_text
-from watcher.source import FetchRequest, LocalSource
+from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
 from watcher.timeparse import format_duration
 
@@ -210,7 +211,8 @@ def format_hits(rows: list[dict[str, Any]]) -> str:
                      f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>" for r in rows)
 
 
-async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
+async def explain(config: Config, profile: str, source: str, *,
+                  article: bool = True) -> dict[str, Any]:
     names = {p.name for p in config.profiles}
     if profile not in names:
         raise ConfigError(f"{config.path}: profiles: no profile {profile!r} "
@@ -233,18 +235,39 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
         from watcher.parse import parse_feed
 
         parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
+    articles = await _teaser_articles(config, parsed.items) if article else {}
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []
-    for item in parsed.items:
+    for i, item in enumerate(parsed.items):
+        page = articles.get(i)
         doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name)
+                       author=item.author, categories=item.categories, feed=item.feed_name,
+                       article=page.text if page else "")
         m = matcher.match_profile(profile, doc)
         items.append({"title": plain_text(item.title), "link": item.link, "matched": m is not None,
+                      "article": None if page is None else {
+                          "outcome": page.outcome, "detail": page.detail, "text": page.text},
                       "terms": list(m.terms) if m else [],
                       "hits": [{"field": h.field, "start": h.start, "end": h.end, "term": h.term}
                                for h in (m.hits if m else ())]})
     return {"profile": profile, "feed": parsed.title, "items": items,
             "matched": sum(i["matched"] for i in items)}
+
+
+async def _teaser_articles(config: Config, items: Sequence[Item]) -> dict[int, Article]:
+    """The linked pages of the teaser items (as `article = "auto"` fetches them)."""
+    from watcher.article.policy import needs_article
+
+    wanted = [i for i, item in enumerate(items) if needs_article(item, "auto")]
+    if not wanted:
+        return {}
+    source = local_source(config)
+    try:
+        pages = await asyncio.gather(*(source.article(ArticleRequest(
+            items[i].link or "", config.settings.timeout_seconds)) for i in wanted))
+    finally:
+        await source.aclose()
+    return dict(zip(wanted, pages, strict=True))
 
 
 def format_explain(data: dict[str, Any]) -> str:
@@ -254,6 +277,13 @@ def format_explain(data: dict[str, Any]) -> str:
         mark = "MATCH" if item["matched"] else "  -  "
         terms = f"  terms: {', '.join(item['terms'])}" if item["terms"] else ""
         lines.append(f"{mark} {item['title']}{terms}")
+        page = item.get("article")
+        if page is not None and page["outcome"] == "ok":
+            text = " ".join(page["text"].split())
+            lines.append(f"      article: {text[:300]}{'…' if len(text) > 300 else ''}")
+        elif page is not None:
+            lines.append(f"      article: {page['outcome']}"
+                         + (f" ({page['detail']})" if page["detail"] else ""))
     return "\n".join(lines)
 
 
@@ -270,7 +300,7 @@ def backtest(config: Config, query: str, since: float) -> dict[str, Any]:
     for row in rows:
         doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
                        author=row["author"], categories=tuple(json.loads(row["categories"])),
-                       feed=row["feed_name"])
+                       feed=row["feed_name"], article=row["article"])
         m = matcher.match_profile(name, doc)
         if m is not None:
             hits_.append({"title": row["title"], "link": row["link"], "feed": row["feed_name"],

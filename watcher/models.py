@@ -15,6 +15,21 @@ if TYPE_CHECKING:
 
 # when an item's linked page is fetched for its whole text (watcher.article.policy)
 ArticleMode = Literal["auto", "always", "never"]
+# what came of fetching an item's page: extracted text ("ok"), or why there is none
+ArticleOutcome = Literal["ok", "empty", "paywall", "too_large", "not_html", "http_error",
+                         "timeout", "failed"]
+
+
+@dataclass(frozen=True)
+class Article:
+    """The main text of an item's linked page, or the outcome that gave none."""
+
+    outcome: ArticleOutcome
+    text: str = ""                  # plain text, capped (watcher.article.extract)
+    identity: str | None = None     # the page's canonical URL on its own site, if any
+    detail: str | None = None       # the error, for outcomes without text
+    size: int = 0                   # bytes of the page
+    seconds: float = 0.0            # extraction time
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,7 @@ class Item:
     categories: tuple[str, ...] = ()
     published: datetime | None = None
     story_print: StoryPrint | None = None   # its story index print (the fetch workers add it)
+    article: Article | None = None    # its linked page, fetched for a new teaser item
 
 
 @dataclass(frozen=True)

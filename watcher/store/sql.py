@@ -153,14 +153,15 @@ class SQLStore:
                     content_hash: str, feed_name: str, title: str, link: str | None,
                     summary: str, content: str, author: str, categories: Sequence[str],
                     published_at: float | None, seen_at: float, matched: Sequence[str],
-                    story_id: int | None) -> int:
+                    story_id: int | None, article: str = "",
+                    article_outcome: str | None = None) -> int:
         row = self._one(
             "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
-            " link, summary, content, author, categories, published_at, seen_at, matched, story_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            " link, summary, content, author, categories, published_at, seen_at, matched, story_id,"
+            " article, article_outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (feed_url, key, canonical_url, content_hash, feed_name, title, link, summary, content,
              author, json.dumps(list(categories), ensure_ascii=False), published_at, seen_at,
-             json.dumps(list(matched)), story_id))
+             json.dumps(list(matched)), story_id, article, article_outcome))
         return int(row["id"]) if row else 0
 
     def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
