@@ -123,6 +123,7 @@ def status(config: Config) -> dict[str, Any]:
         states = {f.url: f for f in store.feeds()}
         now = time.time()
         leases = store.feed_leases()
+        articles = store.article_outcomes(now - 86400)
         feeds = []
         for feed in config.feeds:
             st = states.get(feed.url)
@@ -141,6 +142,7 @@ def status(config: Config) -> dict[str, Any]:
                 "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
                 "held_by": leases[feed.url][0] if feed.url in leases
                 and leases[feed.url][1] > now else None,
+                "articles_24h": articles.get(feed.url, {}),
             })
         outbox = store.outbox_counts()
         errors = store.channel_errors()
@@ -178,6 +180,10 @@ def format_status(data: dict[str, Any]) -> str:
                          f"last success: {_ago(f['last_success'], now)}")
         if f.get("held_by"):
             lines.append(f"    held by daemon {f['held_by']}")
+        if f.get("articles_24h"):
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(
+                f["articles_24h"].items(), key=lambda kv: (kv[0] != "ok", kv[0])))
+            lines.append(f"    articles (24h): {counts}")
     lines.append("")
     lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} {'HELD':>5} ERROR")
     for c in data["channels"]:
@@ -195,11 +201,13 @@ def format_status(data: dict[str, Any]) -> str:
 def hits(config: Config, since: float, profile: str | None) -> list[dict[str, Any]]:
     store = open_store(config.state)
     try:
+        rows = store.hits(since, profile)
+        articles = store.alert_articles([r.id for r in rows])
         return [{"time": datetime.fromtimestamp(r.created_at, UTC).isoformat(),
                  "channel": r.channel, "profiles": list(r.profiles), "title": r.alert.title,
                  "link": r.alert.link, "feed": r.alert.feed, "kind": r.kind,
-                 "status": r.status, "error": r.last_error}
-                for r in store.hits(since, profile)]
+                 "status": r.status, "error": r.last_error, "article": articles.get(r.id)}
+                for r in rows]
     finally:
         store.close()
 
@@ -208,7 +216,9 @@ def format_hits(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no alerts in that period"
     return "\n".join(f"{r['time'][:19]}  {r['status']:7} {r['channel']:14} "
-                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>" for r in rows)
+                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>"
+                     + (f"  (article: {r['article']})" if r.get("article") else "")
+                     for r in rows)
 
 
 async def explain(config: Config, profile: str, source: str, *,
