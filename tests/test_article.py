@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.support.corpus import SHARED
+from tests.support.runner import REPO
 from watcher.article.extract import MAX_TEXT_BYTES, Outcome, cap_text, extract
 from watcher.article.page import decode_html, is_home_page, site_of
 from watcher.article.policy import TEASER_WORDS, needs_article

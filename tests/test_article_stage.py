@@ -8,19 +8,17 @@ import html
 import json
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
+from tests.support.corpus import SHARED
+from tests.support.runner import REPO, Watcher
 from watcher.config import load_config
 from watcher.store import open_store
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 SEED = SHARED / "seed-article.txt"
 DATA = REPO / "tests" / "data" / "articles"
 DEFAULT = load_config(REPO / "config" / "watcher.toml", {})

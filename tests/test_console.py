@@ -6,6 +6,7 @@ import io
 import re
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
