@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -257,3 +259,25 @@ def test_memoised_base_uri_changes_no_result(name: str, body: bytes,
             ("https://base.example/news/sub/2", "https://base.example/news/sub/page.html"),
             ("https://base.example/news/3", "https://base.example/news/x.html"),   # base refused
             ("item-4", "https://base.example/abs/4")]
+
+
+PATCH_CHECK = """
+import feedparser.mixin as mixin
+import watcher.parse, watcher.parseworker
+original = mixin.make_safe_absolute_uri
+assert not hasattr(original, "cache_info"), "patched at import"
+watcher.parseworker.start_worker()
+patched = mixin.make_safe_absolute_uri
+watcher.parse.install_feedparser_patches()
+assert mixin.make_safe_absolute_uri is patched and patched.__wrapped__ is original
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_feedparser_is_patched_only_when_a_process_starts_parsing() -> None:
+    """Importing watcher.parse changes nothing in feedparser; a parser process's start
+    installs the patch, and installing it again changes nothing."""
+    done = subprocess.run([sys.executable, "-c", PATCH_CHECK], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -227,8 +227,9 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
             raise WatcherError(f"{source}: cannot read: {exc.strerror}") from None
         headers, url = {}, Path(source).resolve().as_uri()
     # feedparser is loaded by the commands that parse in this process
-    from watcher.parse import parse_feed
+    from watcher.parse import install_feedparser_patches, parse_feed
 
+    install_feedparser_patches()
     parsed = parse_feed(body, headers=headers, url=url)
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []

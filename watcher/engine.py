@@ -56,14 +56,14 @@ class ParserPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            from watcher.parseworker import die_with_parent, parse_document
+            from watcher.parseworker import parse_document, start_worker
 
             self.func = self.func or parse_document
             # spawn: workers never inherit the daemon's threads or locks, and are its direct
             # children, so they can ask the kernel to kill them when it dies (even by SIGKILL).
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                             initializer=die_with_parent)
+                                             initializer=start_worker)
         return self._pool
 
     def warm(self) -> None:

@@ -345,7 +345,9 @@ def _body_hash(body: bytes) -> str:
 async def parse_in_thread(body: bytes, headers: dict[str, str], url: str,
                           feed_name: str | None) -> ParsedFeed:
     """Parse off the event loop's thread (the engine may swap in a process pool)."""
-    from watcher.parse import parse_feed
+    from watcher.parse import install_feedparser_patches, parse_feed
+
+    install_feedparser_patches()   # idempotent: the first in-process parse installs them
 
     return await asyncio.to_thread(parse_feed, body, headers=headers, url=url,
                                    feed_name=feed_name)
