@@ -19,6 +19,7 @@ from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
 from watcher.pipeline import parse_in_thread
 from watcher.query import Document, Matcher, plain_text
+from watcher.retention import POLL_PRUNE_PERIOD, prune_if_due
 from watcher.store import open_store
 from watcher.timeparse import format_duration
 
@@ -86,6 +87,11 @@ async def poll(config: Config, *, dry_run: bool) -> int:
         else:
             store.retry_now(time.time())
             await engine.drain(patience=10.0)
+            try:   # what was polled is recorded already: a failed prune costs only itself
+                prune_if_due(store, config.settings.retention_seconds, owner="poll",
+                             now=time.time(), period=POLL_PRUNE_PERIOD)
+            except WatcherError as exc:
+                print(f"pruning: {exc}", file=sys.stderr)
     finally:
         await engine.aclose()
         store.close()

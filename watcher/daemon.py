@@ -28,6 +28,7 @@ from watcher.engine import Engine
 from watcher.errors import ConfigError, WatcherError
 from watcher.metrics import Metrics, MetricsServer, parse_address
 from watcher.notify import Notifier
+from watcher.retention import prune_if_due
 from watcher.store import Store, open_store
 from watcher.timeparse import format_duration, parse_clock
 
@@ -216,11 +217,9 @@ class Daemon:
             log.error("digest for %s: %s", channel, exc, extra={"channel": channel})
 
     async def housekeeping(self) -> None:
-        if not self.store.run_once("housekeeping", self.owner, time.time(), 3000):
-            return
-        removed = self.store.prune(time.time() - self.config.settings.retention_seconds)
-        if removed:
-            log.info("pruned %d item(s) older than %s", removed, self.config.settings.retention)
+        # hourly, less a margin for the scheduler's drift
+        prune_if_due(self.store, self.config.settings.retention_seconds, owner=self.owner,
+                     now=time.time(), period=3000)
 
     def _schedule_jobs(self) -> None:
         for job in self.scheduler.get_jobs():

@@ -181,8 +181,11 @@ class Pipeline:
         new_items = alerts = 0
         prepared = [_Prepared.of(item) for item in parsed.items]
         stored = self.store.items(feed.url, [p.key for p in prepared])   # one query
+        buried = self._tombstoned(feed, [p for p in prepared if p.key not in stored])
         recorded: set[str] = set()
         for p in prepared:
+            if p.key in buried:   # pruned long ago and still listed: known, never new
+                continue
             # a key met twice in one document: the first one may just have been stored
             existing = self.store.item(feed.url, p.key) if p.key in recorded \
                 else stored.get(p.key)
@@ -191,6 +194,17 @@ class Pipeline:
             new_items += added
             alerts += queued
         return new_items, alerts
+
+    def _tombstoned(self, feed: FeedConfig, unknown: list[_Prepared]) -> set[str]:
+        """The keys of these items not in the store whose key or canonical URL a pruned
+        item left as a tombstone (two queries for the document, none if all are known)."""
+        if not unknown:
+            return set()
+        keys = self.store.tombstoned(feed.url, [p.key for p in unknown])
+        canon = {p.key: canonical_url(p.item.link) for p in unknown
+                 if p.item.link and p.key not in keys}
+        urls = self.store.tombstoned_urls(list(canon.values())) if canon else set()
+        return keys | {key for key, url in canon.items() if url in urls}
 
     def _record_item(self, feed: FeedConfig, p: _Prepared, existing: StoredItem | None,
                      now: float, first_sight: bool) -> tuple[int, int]:

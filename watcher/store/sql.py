@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from watcher.models import Alert
+from watcher.store import tombstones
 from watcher.store.base import (
     FeedState,
     OutboxRow,
@@ -298,10 +299,57 @@ class SQLStore:
         self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
                    " DO UPDATE SET value = excluded.value", (key, value))
 
+    # -- tombstones -----------------------------------------------------------------------
+    def tombstoned(self, feed_url: str, keys: Sequence[str]) -> set[str]:
+        """The keys among these of this feed's items that were pruned (a query per 500)."""
+        wanted = tombstones.by_key_hash(feed_url, keys)
+        return {wanted[h] for h in self._tombstone_hashes("key_hash", list(wanted))}
+
+    def tombstoned_urls(self, canonical_urls: Sequence[str]) -> set[str]:
+        """The canonical URLs among these of items pruned, in any feed."""
+        wanted = tombstones.by_url_hash(url for url in canonical_urls if url)
+        return {wanted[h] for h in self._tombstone_hashes("url_hash", list(wanted))}
+
+    def _tombstone_hashes(self, column: str, hashes: list[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(int(r["h"]) for r in self._rows(
+                f"SELECT {column} AS h FROM tombstones WHERE {column} IN ({marks})", chunk))
+        return found
+
+    def _bury(self, rows: list[dict[str, Any]]) -> None:
+        """A tombstone for each item row about to be deleted (the latest sighting wins)."""
+        graves: dict[int, tuple[int | None, float]] = {}
+        for r in rows:
+            key = tombstones.key_hash(r["feed_url"], r["item_key"])
+            url = tombstones.url_hash(r["canonical_url"]) if r["canonical_url"] else None
+            seen = float(r["seen_at"])
+            if key not in graves or graves[key][1] < seen:
+                graves[key] = (url, seen)
+        batch = list(graves.items())
+        for start in range(0, len(batch), 300):
+            chunk = batch[start:start + 300]
+            self._exec(
+                "INSERT INTO tombstones (key_hash, url_hash, seen_at) VALUES "
+                + ", ".join("(?, ?, ?)" for _ in chunk)
+                + " ON CONFLICT (key_hash) DO UPDATE SET"
+                " url_hash = coalesce(excluded.url_hash, tombstones.url_hash),"
+                " seen_at = CASE WHEN excluded.seen_at > tombstones.seen_at"
+                " THEN excluded.seen_at ELSE tombstones.seen_at END",
+                [v for key, (url, seen) in chunk for v in (key, url, seen)])
+
     # -- housekeeping ---------------------------------------------------------------------
-    def prune(self, older_than: float) -> int:
-        """Forget items, stories, finished alerts and silent daemons older than that."""
+    def prune(self, older_than: float, *, tombstones_older_than: float | None = None) -> int:
+        """Forget items, stories, finished alerts and silent daemons older than `older_than`;
+        each item forgotten leaves a tombstone (see watcher/store/tombstones.py), and
+        tombstones of items first seen before `tombstones_older_than` go (if given)."""
         with self.transaction():
+            self._bury(self._rows("SELECT feed_url, item_key, canonical_url, seen_at FROM items"
+                                  " WHERE seen_at < ?", (older_than,)))
+            if tombstones_older_than is not None:
+                self._exec("DELETE FROM tombstones WHERE seen_at < ?", (tombstones_older_than,))
             n = self._exec("DELETE FROM items WHERE seen_at < ?", (older_than,))
             self._exec("DELETE FROM stories WHERE created_at < ?", (older_than,))
             self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
