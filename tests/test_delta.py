@@ -154,6 +154,12 @@ def test_item_spans_that_are_no_entries_are_no_digests_to_keep() -> None:
     assert len(parse_feed(body, headers={}, url=URL).item_digests) == 2
     rdf, _ = render_feed(items=[_story(1)], title="Wire", kind="rdf", link="https://e.org/")
     assert len(parse_feed(rdf, headers={}, url=URL).item_digests) == 1
+    # an unknown default namespace (as two real feeds of the corpus have) is read as RSS
+    odd = _rss(_story(1), _story(2)).replace(
+        b'<rss version="2.0"', b'<rss xmlns="https://cyber.harvard.edu/rss/rss.html" version="2.0"')
+    assert odd != _rss(_story(1), _story(2))
+    parsed = parse_feed(odd, headers={}, url=URL)
+    assert len(parsed.items) == 2 and len(parsed.item_digests) == 2
 
 
 def test_a_shortened_document_that_is_no_feed_falls_back_to_the_whole() -> None:

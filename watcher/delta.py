@@ -36,9 +36,10 @@ import feedparser.sanitizer
 # Digests of another format never match: those stored before digests were `verified`
 # (format 1) are ignored, and each feed is parsed whole once.
 _DIGEST_FORMAT = b"watcher-item-v2"
-# the namespaces in which feedparser reads <item> and <entry> as entries
-_ENTRY_NAMESPACES = frozenset(
-    uri for uri, prefix in feedparser.mixin._FeedParserMixin.namespaces.items() if prefix == "")
+# feedparser's namespaces (lower-case URI → its prefix): it reads <item> and <entry> as
+# entries when their namespace has the empty prefix there, or is unknown and unprefixed
+_PREFIXES = {uri.lower(): prefix
+             for uri, prefix in feedparser.mixin._FeedParserMixin.namespaces.items()}
 _ENTRY_NAMES = frozenset({"item", "entry"})
 
 Span = tuple[int, int]
@@ -74,6 +75,7 @@ def scan(data: bytes, depth_limit: int) -> Scan:
     view = feedparser.sanitizer.replace_doctype(data)[1]
     shift = len(data) - len(view)   # what replace_doctype took out of the prolog
     parser = expat.ParserCreate(namespace_separator=" ")
+    parser.namespace_prefixes = True   # names come as "uri local prefix"
     spans: list[Span] = []
     depth, opened, nested = 0, -1, False
     item_depth = 0
@@ -83,8 +85,7 @@ def scan(data: bytes, depth_limit: int) -> Scan:
         depth += 1
         if depth > depth_limit:
             raise _TooDeep
-        uri, _, local = name.rpartition(" ")
-        if local in _ENTRY_NAMES and uri in _ENTRY_NAMESPACES:
+        if _is_entry(name):
             if opened >= 0:
                 nested = True
             else:
@@ -107,6 +108,19 @@ def scan(data: bytes, depth_limit: int) -> Scan:
     except (expat.ExpatError, ValueError, LookupError):
         return Scan(_deeper_than(data, depth_limit), False, None)
     return Scan(False, True, None if nested or not spans else spans)
+
+
+def _is_entry(name: str) -> bool:
+    """Whether feedparser's strict parser reads this element (expat's "uri local prefix")
+    as an entry (see its StrictFeedParser.startElementNS)."""
+    parts = name.split(" ")
+    if parts[-1 if len(parts) < 3 else 1].lower() not in _ENTRY_NAMES:
+        return False
+    uri = parts[0].lower() if len(parts) > 1 else ""
+    if "backend.userland.com/rss" in uri:
+        uri = "http://backend.userland.com/rss"
+    given = parts[2] if len(parts) > 2 else None
+    return not _PREFIXES.get(uri, given)
 
 
 def _deeper_than(body: bytes, limit: int) -> bool:
