@@ -25,6 +25,7 @@ Pure: bytes in, bytes and decisions out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Set
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def scan(data: bytes, depth_limit: int) -> Scan:
     return Scan(False, True, None if nested or not spans else spans)
 
 
+@functools.lru_cache(maxsize=4096)   # a document has a few dozen element names
 def _is_entry(name: str) -> bool:
     """Whether feedparser's strict parser reads this element (expat's "uri local prefix")
     as an entry (see its StrictFeedParser.startElementNS)."""
