@@ -263,10 +263,10 @@ def test_memoised_base_uri_changes_no_result(name: str, body: bytes,
 
 PATCH_CHECK = """
 import feedparser.mixin as mixin
-import watcher.parse, watcher.parseworker
+import watcher.fetchpool, watcher.parse, watcher.source
 original = mixin.make_safe_absolute_uri
 assert not hasattr(original, "cache_info"), "patched at import"
-watcher.parseworker.start_worker()
+watcher.parse.install_feedparser_patches()
 patched = mixin.make_safe_absolute_uri
 watcher.parse.install_feedparser_patches()
 assert mixin.make_safe_absolute_uri is patched and patched.__wrapped__ is original
@@ -276,8 +276,8 @@ print("ok")
 
 @pytest.mark.slow
 def test_feedparser_is_patched_only_when_a_process_starts_parsing() -> None:
-    """Importing watcher.parse changes nothing in feedparser; a parser process's start
-    installs the patch, and installing it again changes nothing."""
+    """Importing watcher.parse (or the fetch sources) changes nothing in feedparser;
+    installing the patch does, and installing it again changes nothing."""
     done = subprocess.run([sys.executable, "-c", PATCH_CHECK], capture_output=True, text=True,
                           timeout=120, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

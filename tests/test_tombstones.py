@@ -19,6 +19,7 @@ from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
 from watcher.config import load_config
+from watcher.engine import local_source
 from watcher.models import Item, ParsedFeed
 from watcher.pipeline import Pipeline
 from watcher.retention import prune_if_due, tombstone_horizon
@@ -61,7 +62,8 @@ def pipeline(tmp_path: Path, store: Store) -> Pipeline:
         [channels.console]
         type = "console"
         """))
-    return Pipeline(Router(load_config(path, {})), store, None)
+    config = load_config(path, {})
+    return Pipeline(Router(config), store, local_source(config))
 
 
 def story(n: int, published: float | None, *, guid: str | None = None,
@@ -79,7 +81,8 @@ def doc(*items: Item) -> ParsedFeed:
 def record(pipeline: Pipeline, parsed: ParsedFeed, now: float) -> tuple[int, int]:
     feed = pipeline.router.config.feeds[0]
     with pipeline.store.transaction():
-        return pipeline.record(feed, parsed, now, first_sight=False)
+        done = pipeline.record(feed, parsed, now, first_sight=False)
+    return done.new_items, done.alerts
 
 
 def deliver(store: Store, when: float) -> None:

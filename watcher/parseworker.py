@@ -11,7 +11,7 @@ import os
 import signal
 
 from watcher.models import ParsedFeed
-from watcher.parse import install_feedparser_patches, parse_feed
+from watcher.parse import parse_feed
 
 PR_SET_PDEATHSIG = 1
 
@@ -20,13 +20,6 @@ def parse_document(body: bytes, headers: dict[str, str], url: str,
                    feed_name: str | None) -> ParsedFeed:
     """Parse one document (module level, so it pickles by name)."""
     return parse_feed(body, headers=headers, url=url, feed_name=feed_name)
-
-
-def start_worker() -> None:
-    """A parser process's start (the pool's initializer): tied to its parent, feedparser
-    patched."""
-    die_with_parent()
-    install_feedparser_patches()
 
 
 def die_with_parent() -> None:

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
+from watcher.health import Record as HealthRecord
 from watcher.models import Alert
-from watcher.store import tombstones
+from watcher.schedule import ARRIVALS_KEPT
 from watcher.store.base import (
     FeedState,
     OutboxRow,
@@ -21,6 +22,7 @@ from watcher.store.base import (
     alert_from_payload,
     alert_payload,
 )
+from watcher.store.tombstones import Tombstones
 
 FEED_COLUMNS = [f.name for f in fields(FeedState)]
 _SAVE_FEED = (
@@ -33,7 +35,6 @@ _SAVE_FEED = (
 def feed_from_row(row: dict[str, Any]) -> FeedState:
     data = {k: row[k] for k in FEED_COLUMNS}
     data["gone"] = bool(data["gone"])
-    data["health_reported"] = bool(data["health_reported"])
     return FeedState(**data)
 
 
@@ -54,7 +55,7 @@ def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
         alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
 
 
-class SQLStore:
+class SQLStore(Tombstones):
     """Everything but the connection. Not thread-safe: use it from one thread."""
 
     _depth = 0
@@ -269,6 +270,18 @@ class SQLStore:
             "SELECT DISTINCT channel FROM alerts WHERE story_id = ? AND kind IN ('new', 'update')"
             " ORDER BY channel", (story_id,))]
 
+    def story_channels_of(self, story_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+        """The channels each story reached (first alerts and updates), for many stories."""
+        found: dict[int, set[str]] = {}
+        ids = list(dict.fromkeys(story_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in self._rows(
+                    "SELECT DISTINCT story_id, channel FROM alerts WHERE kind IN ('new', 'update')"
+                    f" AND story_id IN ({', '.join('?' for _ in chunk)})", chunk):
+                found.setdefault(int(r["story_id"]), set()).add(r["channel"])
+        return {sid: frozenset(chs) for sid, chs in found.items()}
+
     def hits(self, since: float, profile: str | None = None) -> list[OutboxRow]:
         rows = self._outbox("created_at >= ? AND kind IN ('new', 'update')"
                             " ORDER BY created_at DESC, id DESC", (since,))
@@ -299,46 +312,43 @@ class SQLStore:
         self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
                    " DO UPDATE SET value = excluded.value", (key, value))
 
-    # -- tombstones -----------------------------------------------------------------------
-    def tombstoned(self, feed_url: str, keys: Sequence[str]) -> set[str]:
-        """The keys among these of this feed's items that were pruned (a query per 500)."""
-        wanted = tombstones.by_key_hash(feed_url, keys)
-        return {wanted[h] for h in self._tombstone_hashes("key_hash", list(wanted))}
+    def last_digest_at(self, channel: str) -> float | None:
+        row = self._one("SELECT last_digest_at FROM channel_state WHERE channel = ?", (channel,))
+        return None if row is None or row["last_digest_at"] is None \
+            else float(row["last_digest_at"])
 
-    def tombstoned_urls(self, canonical_urls: Sequence[str]) -> set[str]:
-        """The canonical URLs among these of items pruned, in any feed."""
-        wanted = tombstones.by_url_hash(url for url in canonical_urls if url)
-        return {wanted[h] for h in self._tombstone_hashes("url_hash", list(wanted))}
+    def set_last_digest_at(self, channel: str, at: float) -> None:
+        self._exec("INSERT INTO channel_state (channel, last_digest_at) VALUES (?, ?)"
+                   " ON CONFLICT (channel) DO UPDATE SET last_digest_at = excluded.last_digest_at",
+                   (channel, at))
 
-    def _tombstone_hashes(self, column: str, hashes: list[int]) -> set[int]:
-        found: set[int] = set()
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
-            found.update(int(r["h"]) for r in self._rows(
-                f"SELECT {column} AS h FROM tombstones WHERE {column} IN ({marks})", chunk))
-        return found
+    # -- arrivals and health --------------------------------------------------------------
+    def arrivals(self, feed_url: str) -> list[float]:
+        """The most recent times new items arrived (ARRIVALS_KEPT at most), oldest first."""
+        rows = self._rows("SELECT arrived_at FROM feed_arrivals WHERE feed_url = ?"
+                          " ORDER BY arrived_at DESC LIMIT ?", (feed_url, ARRIVALS_KEPT))
+        return [float(r["arrived_at"]) for r in reversed(rows)]
 
-    def _bury(self, rows: list[dict[str, Any]]) -> None:
-        """A tombstone for each item row about to be deleted (the latest sighting wins)."""
-        graves: dict[int, tuple[int | None, float]] = {}
-        for r in rows:
-            key = tombstones.key_hash(r["feed_url"], r["item_key"])
-            url = tombstones.url_hash(r["canonical_url"]) if r["canonical_url"] else None
-            seen = float(r["seen_at"])
-            if key not in graves or graves[key][1] < seen:
-                graves[key] = (url, seen)
-        batch = list(graves.items())
-        for start in range(0, len(batch), 300):
-            chunk = batch[start:start + 300]
-            self._exec(
-                "INSERT INTO tombstones (key_hash, url_hash, seen_at) VALUES "
-                + ", ".join("(?, ?, ?)" for _ in chunk)
-                + " ON CONFLICT (key_hash) DO UPDATE SET"
-                " url_hash = coalesce(excluded.url_hash, tombstones.url_hash),"
-                " seen_at = CASE WHEN excluded.seen_at > tombstones.seen_at"
-                " THEN excluded.seen_at ELSE tombstones.seen_at END",
-                [v for key, (url, seen) in chunk for v in (key, url, seen)])
+    def add_arrival(self, feed_url: str, at: float) -> list[float]:
+        """Remember an arrival, forget those beyond the most recent ARRIVALS_KEPT."""
+        self._exec("INSERT INTO feed_arrivals (feed_url, arrived_at) VALUES (?, ?)"
+                   " ON CONFLICT DO NOTHING", (feed_url, at))
+        kept = self.arrivals(feed_url)
+        if len(kept) == ARRIVALS_KEPT:
+            self._exec("DELETE FROM feed_arrivals WHERE feed_url = ? AND arrived_at < ?",
+                       (feed_url, kept[0]))
+        return kept
+
+    def health_records(self) -> dict[str, HealthRecord]:
+        """Every feed's health record by its URL, and the network's under 'network'."""
+        return {r["subject"]: HealthRecord(r["state"], int(r["episode"]), r["since"])
+                for r in self._rows("SELECT subject, state, episode, since FROM health_records")}
+
+    def save_health_record(self, subject: str, record: HealthRecord) -> None:
+        self._exec("INSERT INTO health_records (subject, state, episode, since)"
+                   " VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET"
+                   " state = excluded.state, episode = excluded.episode, since = excluded.since",
+                   (subject, record.state, record.episode, record.since))
 
     # -- housekeeping ---------------------------------------------------------------------
     def prune(self, older_than: float, *, tombstones_older_than: float | None = None) -> int:
