@@ -187,8 +187,10 @@ def test_a_document_declaring_utf16_in_utf8_reads_the_same_whatever_its_length()
     body = _odd("declared-utf16-really-utf8.xml")
     whole = parse_feed(body, headers={}, url=URL)
     assert len(whole.items) == 59 and whole.title == "Eliot Jones"
+    assert whole.problem == "document declared as utf-16, but parsed as utf-8"
     for tail in (b"\n", b"\n\n", b"\n\n\n"):
-        assert parse_feed(body + tail, headers={}, url=URL).items == whole.items
+        longer = parse_feed(body + tail, headers={}, url=URL)
+        assert (longer.items, longer.problem) == (whole.items, whole.problem)
     every = parse_feed(body, headers={}, url=URL, known_items=frozenset(whole.item_digests))
     assert (every.items, every.unchanged, every.title) == ((), 59, "Eliot Jones")
     for k in range(len(whole.items)):   # shortened documents of either parity

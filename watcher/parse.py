@@ -149,14 +149,15 @@ def _decoded(body: bytes, headers: Mapping[str, str], url: str) -> _Decoded:
     # Blank lines before "<?xml" make strict XML parsers give up on the whole document.
     body = body.lstrip(b" \t\r\n")
     response_headers = {k.lower(): v for k, v in headers.items()}
-    if body[:2] in (b"<\x00", b"\x00<", b"\xff\xfe", b"\xfe\xff"):
+    wide = body[:2] in (b"<\x00", b"\x00<", b"\xff\xfe", b"\xfe\xff")
+    if wide:
         # UTF-16 (feedparser only sniffs it without a BOM after "<?"): UTF-8 from here on.
         codec = {b"<\x00": "utf-16-le", b"\x00<": "utf-16-be"}.get(body[:2], "utf-16")
         body = body.decode(codec, "replace").encode()
         response_headers["content-type"] = "application/xml; charset=utf-8"
     if declares_entities(body):
         raise ParseError("document declares XML entities (refused)")
-    body = _believable_declaration(body)
+    body, declared = _believable_declaration(body)
     response_headers["content-location"] = url
     # Content-Encoding was already undone by the fetcher; feedparser must not try again.
     response_headers.pop("content-encoding", None)
@@ -164,26 +165,32 @@ def _decoded(body: bytes, headers: Mapping[str, str], url: str) -> _Decoded:
     data = feedparser.encodings.convert_to_utf8(response_headers, body, found)
     if not found.get("encoding"):   # unreachable: feedparser's last resort decodes any byte
         raise ParseError("document encoding unknown")
+    problem = found.get("bozo_exception")
+    if declared and not wide and (problem is None
+                                  or isinstance(problem, feedparser.NonXMLContentType)):
+        # what feedparser says when its attempt at the declared encoding fails
+        problem = f"document declared as {declared}, but parsed as {found['encoding']}"
     data = trim_items(data, MAX_ITEMS)
     if len(_START_TAG.findall(data)) > MAX_ELEMENTS:
         raise ParseError(f"document has more than {MAX_ELEMENTS} elements (refused)")
     scan = delta.scan(data, MAX_DEPTH)
     if scan.too_deep:
         raise ParseError(f"elements nested more than {MAX_DEPTH} deep (refused)")
-    return _Decoded(data, {**response_headers, "content-type": _DECODED},
-                    found.get("bozo_exception"), scan)
+    return _Decoded(data, {**response_headers, "content-type": _DECODED}, problem, scan)
 
 
-def _believable_declaration(body: bytes) -> bytes:
+def _believable_declaration(body: bytes) -> tuple[bytes, str | None]:
     """An 8-bit document (its first bytes are "<?" in ASCII) cannot be in the 16- or
     32-bit encoding it declares: feedparser would try that first, and whether the attempt
     fails (as it should) or gives garbage depends on the byte count's parity. Declare
-    UTF-8 instead (feedparser falls back from it as usual when the bytes are not)."""
+    UTF-8 instead (feedparser falls back from it as usual when the bytes are not); the
+    encoding declared, when it was replaced."""
     match = _DECLARED_ENCODING.match(body)
-    if match is None or match.group(1).decode("ascii", "replace").lower() not in _WIDE_ENCODINGS:
-        return body
+    declared = match.group(1).decode("ascii", "replace").lower() if match else ""
+    if match is None or declared not in _WIDE_ENCODINGS:
+        return body, None
     start, end = match.span(1)
-    return body[:start] + b"utf-8" + body[end:]
+    return body[:start] + b"utf-8" + body[end:], declared
 
 
 def _feedparser(body: bytes, response_headers: dict[str, str]) -> Any:
