@@ -182,8 +182,9 @@ def _odd(name: str) -> bytes:
 
 
 def test_a_document_declaring_utf16_in_utf8_reads_the_same_whatever_its_length() -> None:
-    """declared-utf16-really-utf8.xml: feedparser's UTF-16 attempt succeeded (garbage) or
-    failed (then UTF-8) with the byte count's parity; an 8-bit document is read as such."""
+    """declared-utf16-really-utf8.xml: on the document cut short, feedparser's UTF-16
+    attempt succeeded (garbage: with every item known the parse failed) or failed (then
+    UTF-8) with the byte count's parity; an 8-bit document is read as such, at any length."""
     body = _odd("declared-utf16-really-utf8.xml")
     whole = parse_feed(body, headers={}, url=URL)
     assert len(whole.items) == 59 and whole.title == "Eliot Jones"
