@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Watcher
 from tests.servers.feeds import FeedServer
 from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
-from watcher.config import load_config
+from watcher.config import WatcherSettings, load_config
 from watcher.engine import local_source
 from watcher.models import Item, ParsedFeed
 from watcher.pipeline import Pipeline
@@ -31,6 +31,7 @@ DAY = 86400.0
 NOW = 1_800_000_000.0
 RETENTION = 30 * DAY
 FEED = "https://a.example/feed"
+SETTINGS = WatcherSettings(retention="30d")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -192,11 +193,11 @@ def test_a_version_3_store_upgrades_and_buries_its_old_items(dsn: str) -> None:
 
 def test_pruning_runs_once_per_period_for_every_process(store: Store) -> None:
     add_item(store, "id:a", seen=NOW - 40 * DAY)
-    assert prune_if_due(store, RETENTION, owner="poll", now=NOW, period=3600) == 1
+    assert prune_if_due(store, SETTINGS, owner="poll", now=NOW, period=3600) == 1
     add_item(store, "id:b", seen=NOW - 40 * DAY)
-    assert prune_if_due(store, RETENTION, owner="daemon", now=NOW + 600, period=3000) is None
+    assert prune_if_due(store, SETTINGS, owner="daemon", now=NOW + 600, period=3000) is None
     assert store.item(FEED, "id:b") is not None
-    assert prune_if_due(store, RETENTION, owner="poll", now=NOW + 3600, period=3600) == 1
+    assert prune_if_due(store, SETTINGS, owner="poll", now=NOW + 3600, period=3600) == 1
 
 
 # -- `watcher poll` prunes --------------------------------------------------------------------

@@ -90,8 +90,8 @@ async def poll(config: Config, *, dry_run: bool) -> int:
             store.retry_now(time.time())
             await engine.drain(patience=10.0)
             try:   # what was polled is recorded already: a failed prune costs only itself
-                prune_if_due(store, config.settings.retention_seconds, owner="poll",
-                             now=time.time(), period=POLL_PRUNE_PERIOD)
+                prune_if_due(store, config.settings, owner="poll", now=time.time(),
+                             period=POLL_PRUNE_PERIOD)
             except WatcherError as exc:
                 print(f"pruning: {exc}", file=sys.stderr)
     finally:

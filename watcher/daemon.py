@@ -218,8 +218,8 @@ class Daemon:
 
     async def housekeeping(self) -> None:
         # hourly, less a margin for the scheduler's drift
-        prune_if_due(self.store, self.config.settings.retention_seconds, owner=self.owner,
-                     now=time.time(), period=3000)
+        prune_if_due(self.store, self.config.settings, owner=self.owner, now=time.time(),
+                     period=3000)
 
     def _schedule_jobs(self) -> None:
         for job in self.scheduler.get_jobs():

@@ -32,8 +32,10 @@ from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
+from watcher.storyindex import print_of, rank_candidates
 
 log = logging.getLogger("watcher.pipeline")
+CANDIDATE_STORIES = 20   # stories compared per new item at most: those sharing most keys
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,19 @@ class Pipeline:
         self.settings = router.config.settings
         self._thread_edits = frozenset(name for name, cfg in router.config.channels.items()
                                        if getattr(cfg, "on_update", "ignore") == "thread")
+
+    def index_old_stories(self, now: float) -> int:
+        """Index the recent story items of a store written before the story index (once,
+        at start): copies of those stories still join them."""
+        since = now - self.settings.story_window_seconds
+        rows = self.store.unindexed_story_items(since)
+        if rows:
+            with self.store.transaction():
+                for story_id, signature in rows:
+                    keys = print_of(StorySignature.loads(signature)).keys
+                    self.store.add_story_keys(story_id, keys, now)
+            log.info("story index: %d recent story item(s) indexed", len(rows))
+        return len(rows)
 
     async def poll(self, feed: FeedConfig, now: float) -> PollOutcome:
         state = self.store.feed(feed.url) or FeedState(url=feed.url)
@@ -168,7 +183,9 @@ class Pipeline:
         for p in prepared:
             if needs_matching(p.candidate, knowledge, rules):
                 matches = tuple(self.router.scoped(self.router.matcher.match(p.doc), feed))
-                p.candidate = replace(p.candidate, matches=matches)
+                c = p.candidate
+                p.candidate = replace(c, matches=matches, story_print=c.print if matches
+                                      else c.story_print)
         knowledge = self._with_stories(knowledge, [p.candidate for p in prepared], now)
         decisions = decide([p.candidate for p in prepared], knowledge, rules,
                            self.router.routes)
@@ -200,18 +217,26 @@ class Pipeline:
 
     def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
                       now: float) -> Knowledge:
-        """Add the recent stories when a new item matched, and the channels of the stories
-        that new or edited items may join or reply in."""
+        """Add the candidate stories of the new items that matched (found through the story
+        index: one lookup per document), and the channels of the stories that new or edited
+        items may join or reply in."""
         edited = {k.story_id for c in candidates if (k := knowledge.stored.get(c.key))
                   and k.story_id is not None and k.content_hash != c.content_hash}
-        fresh = any(c.matches and c.key not in knowledge.stored for c in candidates)
+        fresh = [c for c in candidates if c.matches and c.key not in knowledge.stored]
         if not edited and not fresh:
             return knowledge
-        stories = [(sid, StorySignature.loads(sig)) for sid, sig in self.store.recent_stories(
-            now - self.settings.story_window_seconds)] if fresh else []
-        ids = sorted(edited | {sid for sid, _ in stories})
+        since = now - self.settings.story_window_seconds
+        ids: set[int] = set()
+        if fresh:
+            hits = self.store.story_hits([p for c in fresh for p in c.print.probes], since)
+            for c in fresh:
+                probes = set(c.print.probes)
+                ids.update(rank_candidates((sid for key, sid in hits if key in probes),
+                                           CANDIDATE_STORIES))
+        stories = [(sid, StorySignature.loads(sig))
+                   for sid, sig in self.store.story_members(sorted(ids), since)]
         return replace(knowledge, stories=stories,
-                       story_channels=self.store.story_channels_of(ids))
+                       story_channels=self.store.story_channels_of(sorted(edited | ids)))
 
     def _apply(self, feed: FeedConfig, prepared: list[_Prepared], decisions: list[Decision],
                now: float) -> Recorded:
@@ -224,14 +249,16 @@ class Pipeline:
             if d.existing is None:
                 new_items += 1
                 old_items += d.reason == "too_old"
-                item_id = self._insert(feed, p, d, None if d.signature else story_id, now)
+                item_id = self._insert(feed, p, d, None if d.story_print else story_id, now)
             else:
                 item_id = d.existing.id
-            if d.starts_story and d.story_id is not None and d.signature is not None:
+            if d.starts_story and d.story_id is not None and d.story_print is not None:
                 story_id = started[d.story_id] = self.store.insert_story(
-                    d.signature.dumps(), item_id, now)
-            if d.signature is not None and story_id is not None:
-                self.store.update_item_story(item_id, story_id, d.signature.dumps())
+                    d.story_print.signature.dumps(), item_id, now)
+            if d.story_print is not None and story_id is not None:
+                self.store.update_item_story(item_id, story_id,
+                                             d.story_print.signature.dumps())
+                self.store.add_story_keys(story_id, d.story_print.keys, now)
             if d.existing is not None:
                 c = d.candidate
                 self.store.update_item(item_id, content_hash=c.content_hash, title=c.title,
@@ -325,4 +352,5 @@ class _Prepared:
             key=item_key(item.guid, item.link, title, text),
             canonical_url=canonical_url(item.link) if item.link else None,
             content_hash=chash, title=title, summary=summary,
-            published=item.published.timestamp() if item.published else None))
+            published=item.published.timestamp() if item.published else None,
+            story_print=item.story_print))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from watcher.config import WatcherSettings
 from watcher.store import Store
 
 TOMBSTONE_FACTOR = 10
@@ -30,14 +31,17 @@ def tombstone_horizon(retention_seconds: float) -> float:
     return max(TOMBSTONE_FACTOR * retention_seconds, TOMBSTONE_MIN_SECONDS)
 
 
-def prune_if_due(store: Store, retention_seconds: float, *, owner: str, now: float,
+def prune_if_due(store: Store, settings: WatcherSettings, *, owner: str, now: float,
                  period: float) -> int | None:
-    """Prune unless a process sharing the store did so in the last `period` seconds; the
-    number of items pruned, or None when it was not due."""
+    """Prune unless a process sharing the store did so in the last `period` seconds (and
+    the story index's keys past the story window); the number of items pruned, or None
+    when it was not due."""
     if not store.run_once(JOB, owner, now, period):
         return None
+    retention_seconds = settings.retention_seconds
     removed = store.prune(now - retention_seconds,
                           tombstones_older_than=now - tombstone_horizon(retention_seconds))
+    store.prune_story_keys(now - settings.story_window_seconds)
     if removed:
         log.info("pruned %d item(s) older than %.0f days (tombstones kept)", removed,
                  retention_seconds / 86400)

@@ -87,7 +87,7 @@ class FetchSource(Protocol):
 
 async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
     """The one fetch-and-parse step, run by the workers and by `LocalSource`."""
-    from watcher.parse import body_hash, parse_feed
+    from watcher.parse import body_hash
 
     started = time.monotonic()
     try:
@@ -104,12 +104,30 @@ async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
     if digest == request.known_hash:
         return Fetched(light, digest)
     try:
-        parsed = await asyncio.to_thread(
-            parse_feed, body, headers=result.headers, url=result.final_url,
-            feed_name=request.feed_name, known_items=request.known_items)
+        parsed = await asyncio.to_thread(_parse, body, result, request)
     except ParseError as exc:
         return Fetched(light, digest, parse_error=str(exc))
     return Fetched(light, digest, parsed)
+
+
+def _parse(body: bytes, result: FetchResult, request: FetchRequest) -> ParsedFeed:
+    from watcher.parse import parse_feed
+
+    return with_prints(parse_feed(body, headers=result.headers, url=result.final_url,
+                                  feed_name=request.feed_name,
+                                  known_items=request.known_items))
+
+
+def with_prints(parsed: ParsedFeed) -> ParsedFeed:
+    """Each item with its story index print, computed here (in the worker) once, from the
+    plain texts the pipeline compares (watcher.storyindex)."""
+    from watcher.query import plain_text
+    from watcher.storyindex import story_print
+
+    items = tuple(replace(item, story_print=story_print(plain_text(item.title),
+                                                        plain_text(item.summary)))
+                  for item in parsed.items)
+    return replace(parsed, items=items)
 
 
 def observe(metrics: Metrics | None, answer: Answer) -> None:

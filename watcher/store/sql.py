@@ -186,11 +186,50 @@ class SQLStore(Tombstones):
                         " RETURNING id", (signature, item_id, now))
         return int(row["id"]) if row else 0
 
-    def recent_stories(self, since: float) -> list[tuple[int, str]]:
-        """(story id, signature) of every story item seen since then: first copies and joins."""
+    def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None:
+        """Index a story item's print keys under its story (watcher/storyindex.py)."""
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 300):
+            chunk = unique[i:i + 300]
+            args: list[Any] = []
+            for key in chunk:
+                args += (key, story_id, now)
+            self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
+                       + ", ".join("(?, ?, ?)" for _ in chunk), args)
+
+    def story_hits(self, probes: Sequence[int], since: float) -> list[tuple[int, int]]:
+        """(key, story id) of every indexed key among `probes` since then."""
+        unique = list(dict.fromkeys(probes))
+        hits: list[tuple[int, int]] = []
+        for i in range(0, len(unique), 500):
+            chunk = unique[i:i + 500]
+            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(
+                "SELECT key, story_id FROM story_keys WHERE created_at >= ? AND key IN ("
+                + ", ".join("?" for _ in chunk) + ")", [since, *chunk])]
+        return hits
+
+    def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of these stories' items seen since then, oldest first."""
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return []
+        rows = self._rows(
+            "SELECT id, story_id, signature FROM items WHERE seen_at >= ? AND signature IS NOT"
+            f" NULL AND story_id IN ({', '.join('?' for _ in ids)}) ORDER BY id", [since, *ids])
+        return [(int(r["story_id"]), r["signature"]) for r in rows]
+
+    def unindexed_story_items(self, since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of story items since then whose story has no index key (a
+        store upgraded from before the index)."""
         return [(int(r["story_id"]), r["signature"]) for r in self._rows(
             "SELECT story_id, signature FROM items WHERE seen_at >= ? AND story_id IS NOT NULL"
-            " AND signature IS NOT NULL ORDER BY id", (since,))]
+            " AND signature IS NOT NULL AND NOT EXISTS (SELECT 1 FROM story_keys AS k"
+            " WHERE k.story_id = items.story_id) ORDER BY id", (since,))]
+
+    def prune_story_keys(self, before: float) -> int:
+        """Forget index keys older than the story window: no item can join them any more."""
+        with self.transaction():
+            return self._exec("DELETE FROM story_keys WHERE created_at < ?", (before,))
 
     # -- outbox ---------------------------------------------------------------------------
     def add_alert(self, alert: Alert, *, dedupe_key: str, item_id: int | None, urgent: bool,
