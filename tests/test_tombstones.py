@@ -7,12 +7,14 @@ after their own horizon (watcher/retention.py); `watcher poll` prunes, once an h
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import Watcher
@@ -180,8 +182,16 @@ def test_batch_lookups_over_many_keys(store: Store) -> None:
 def test_a_version_3_store_upgrades_and_buries_its_old_items(dsn: str) -> None:
     old = PostgresStore(dsn, target_version=3) if is_postgres(dsn) else SQLiteStore(
         dsn, target_version=3)
-    add_item(old, "id:kept-from-v3", seen=NOW - 40 * DAY, canonical="https://a.example/v3")
     old.close()
+    row = (FEED, "id:kept-from-v3", "https://a.example/v3", "h", NOW - 40 * DAY)
+    sql = ("INSERT INTO items (feed_url, item_key, canonical_url, content_hash, seen_at)"
+           " VALUES (%s, %s, %s, %s, %s)")   # the columns of version 3
+    if is_postgres(dsn):
+        with psycopg.connect(dsn, autocommit=True) as pg:
+            pg.execute(sql, row)
+    else:
+        with sqlite3.connect(dsn) as db:
+            db.execute(sql.replace("%s", "?"), row)
     new = open_store(dsn)
     try:
         assert new.schema_version >= 5
