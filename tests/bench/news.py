@@ -63,27 +63,39 @@ class Newsroom:
         title.insert(rng.randrange(3), title_terms[0])
         title.insert(rng.randrange(4, 8), title_terms[1])
         text = _with_terms(rng, _words(rng, rng.randint(50, 130)), text_terms, 12)
-        story = {"title": title, "text": text,
+        story = {"title": title, "text": text, "number": len(self.stories),
                  "published": self.now - timedelta(hours=rng.uniform(0, 72))}
         self.stories.append(story)
         return story
 
     def item(self, n: int, fresh: bool = False) -> dict[str, Any]:
         """Item number `n` (unique across feeds); `fresh`: published now."""
+        return self.topic_item(n, fresh) if self.rng.randrange(TOPIC_SHARE) == 0 else (
+            self._item(n, fresh, *self._unrelated()))
+
+    def topic_item(self, n: int, fresh: bool = False) -> dict[str, Any]:
+        """A copy of a wire story on a seed topic, as one outlet edits it."""
         rng = self.rng
-        if rng.randrange(TOPIC_SHARE) == 0:
-            story = self._story()
-            title, text = list(story["title"]), list(story["text"])
-            for _ in range(rng.randint(0, 3)):               # an outlet's light edits
-                text[rng.randrange(len(text))] = _words(rng, 1)[0]
-            if rng.random() < 0.3:                           # retitled
-                title[rng.randrange(len(title))] = _words(rng, 1)[0]
-            if rng.random() < 0.3:                           # a teaser of the story
-                text = text[:rng.randint(20, len(text))]
-            published = story["published"] + timedelta(minutes=rng.uniform(0, 180))
-        else:
-            title, text = _words(rng, rng.randint(7, 11)), _words(rng, rng.randint(60, 150))
-            published = self.now - timedelta(hours=rng.uniform(0, 72))
+        story = self._story()
+        title, text = list(story["title"]), list(story["text"])
+        for _ in range(rng.randint(0, 3)):               # an outlet's light edits
+            text[rng.randrange(len(text))] = _words(rng, 1)[0]
+        if rng.random() < 0.3:                           # retitled
+            title[rng.randrange(len(title))] = _words(rng, 1)[0]
+        if rng.random() < 0.3:                           # a teaser of the story
+            text = text[:rng.randint(20, len(text))]
+        item = self._item(n, fresh, title, text,
+                          story["published"] + timedelta(minutes=rng.uniform(0, 180)))
+        item["story"] = story["number"]   # the label: which wire story this copies
+        return item
+
+    def _unrelated(self) -> tuple[list[str], list[str], datetime]:
+        rng = self.rng
+        return (_words(rng, rng.randint(7, 11)), _words(rng, rng.randint(60, 150)),
+                self.now - timedelta(hours=rng.uniform(0, 72)))
+
+    def _item(self, n: int, fresh: bool, title: list[str], text: list[str],
+              published: datetime) -> dict[str, Any]:
         return {"title": " ".join(title).capitalize(), "link": f"https://news.example.org/{n}",
                 "guid": f"item-{n}", "summary": " ".join(text),
                 "published": (self.now if fresh else min(published, self.now)).isoformat(),
