@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watcher.storyindex import StoryPrint
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Item:
     author: str = ""
     categories: tuple[str, ...] = ()
     published: datetime | None = None
+    story_print: StoryPrint | None = None   # its story index print (the fetch workers add it)
 
 
 @dataclass(frozen=True)
