@@ -93,11 +93,14 @@ class Store(Protocol):
                     content_hash: str, feed_name: str, title: str, link: str | None,
                     summary: str, content: str, author: str, categories: Sequence[str],
                     published_at: float | None, seen_at: float, matched: Sequence[str],
-                    story_id: int | None) -> int: ...
+                    story_id: int | None, article: str = "",
+                    article_outcome: str | None = None) -> int: ...
     def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
                     content: str, matched: Sequence[str], story_id: int | None) -> None: ...
     def update_item_story(self, item_id: int, story_id: int, signature: str) -> None: ...
     def items_since(self, since: float) -> list[dict[str, Any]]: ...
+    def alert_articles(self, alert_ids: Sequence[int]) -> dict[int, str]: ...
+    def article_outcomes(self, since: float) -> dict[str, dict[str, int]]: ...
     def insert_story(self, signature: str, item_id: int, now: float) -> int: ...
     def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None: ...
     def story_hits(self, probes: Sequence[int], since: float) -> list[tuple[int, int]]: ...
@@ -195,7 +198,7 @@ def alert_payload(alert: Alert) -> str:
         "kind": alert.kind, "profiles": list(alert.profiles), "title": alert.title,
         "link": alert.link, "feed": alert.feed, "published": _ts(alert.published),
         "snippet": alert.snippet.text, "bold": [list(b) for b in alert.snippet.bold],
-        "terms": list(alert.terms),
+        "snippet_field": alert.snippet.field, "terms": list(alert.terms),
     }, ensure_ascii=False)
 
 
@@ -206,6 +209,7 @@ def alert_from_payload(alert_id: int, channel: str, story_id: int | None, payloa
         id=alert_id, channel=channel, kind=data["kind"], profiles=tuple(data["profiles"]),
         title=data["title"], link=data["link"], feed=data["feed"],
         published=datetime.fromtimestamp(published, UTC) if published is not None else None,
-        snippet=Snippet(data["snippet"], tuple((int(a), int(b)) for a, b in data["bold"])),
+        snippet=Snippet(data["snippet"], tuple((int(a), int(b)) for a, b in data["bold"]),
+                        data.get("snippet_field")),
         terms=tuple(data["terms"]), story_id=story_id,
     )
