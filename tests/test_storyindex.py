@@ -29,7 +29,6 @@ from watcher.storyindex import (
     Tag,
     choose_candidates,
     print_of,
-    rank_candidates,
     story_print,
 )
 
@@ -295,13 +294,3 @@ def test_choose_candidates(postings: dict[int, set[int]], limit: int,
                            expected: list[int]) -> None:
     assert choose_candidates(postings, limit) == expected
 
-
-@pytest.mark.parametrize(("hits", "limit", "expected"), [
-    ([], None, []),
-    ([7, 3, 7, 9, 3, 7], None, [7, 3, 9]),
-    ([5, 2, 5, 2, 8], None, [2, 5, 8]),      # ties: the older story first
-    ([7, 3, 7, 9, 3, 7], 2, [7, 3]),
-    ([4], 0, []),
-])
-def test_rank_candidates(hits: list[int], limit: int | None, expected: list[int]) -> None:
-    assert rank_candidates(hits, limit) == expected

@@ -34,10 +34,9 @@ from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
-from watcher.storyindex import print_of, rank_candidates
+from watcher.storyindex import COMMON, choose_candidates, print_of
 
 log = logging.getLogger("watcher.pipeline")
-CANDIDATE_STORIES = 20   # stories compared per new item at most: those sharing most keys
 
 
 @dataclass(frozen=True)
@@ -251,11 +250,13 @@ class Pipeline:
         since = now - self.settings.story_window_seconds
         ids: set[int] = set()
         if fresh:
-            hits = self.store.story_hits([p for c in fresh for p in c.print.probes], since)
+            postings: dict[int, list[int]] = {}
+            for key, sid in self.store.story_hits([p for c in fresh for p in c.print.probes],
+                                                  since, per_key=COMMON + 1):
+                postings.setdefault(key, []).append(sid)
             for c in fresh:
-                probes = set(c.print.probes)
-                ids.update(rank_candidates((sid for key, sid in hits if key in probes),
-                                           CANDIDATE_STORIES))
+                ids.update(choose_candidates({k: postings[k] for k in c.print.probes
+                                              if k in postings}))
         stories = [(sid, StorySignature.loads(sig))
                    for sid, sig in self.store.story_members(sorted(ids), since)]
         return replace(knowledge, stories=stories,

@@ -245,16 +245,3 @@ def choose_candidates(postings: Mapping[int, Collection[int]],
         if len(stories) <= COMMON:
             counts.update(set(stories))
     return sorted(counts, key=lambda story: (-counts[story], story))[:limit]
-
-
-def rank_candidates(hits: Iterable[int], limit: int | None = None) -> list[int]:
-    """Story ids found by a lookup (one per matching stored key), most shared keys first.
-
-    Copies of one story share many keys, unrelated stories one or two, so when a lookup
-    finds more stories than `limit`, the ones left out are the least likely to be the story.
-    Ties go to the lower (older) story id. Unlike `choose_candidates` it counts every key,
-    a subject's common phrases too (tests/bench/story_index.py shows the difference).
-    """
-    counts = Counter(hits)
-    ranked = sorted(counts, key=lambda story: (-counts[story], story))
-    return ranked if limit is None else ranked[:limit]
