@@ -41,7 +41,7 @@ def test_alert_lines() -> None:
         "[S-400, TF-X] Turkey receives second S-400 batch",
         "  https://example.org/a",
         "  Defense News · 2024-05-01 14:03 +03",
-        "  took delivery of the **S-400** system",
+        "  took delivery of the S-400 system",
         "  matched: S-400",
     ]
     assert "(update)" in render_console(make_alert(kind="update"), TZ).splitlines()[0]

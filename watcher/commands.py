@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from watcher.config import Config
 from watcher.deliver.channels import build_channel
 from watcher.deliver.console import render_console
+from watcher.deliver.text import format_time
 from watcher.engine import Engine
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
-from watcher.pipeline import parse_in_thread
+from watcher.pipeline import PollOutcome, parse_in_thread
+from watcher.progress import Progress, progress_line
 from watcher.query import Document, Matcher, plain_text
 from watcher.store import open_store
+from watcher.summary import RoundSummary, sent_count
 from watcher.timeparse import format_duration
 
 
@@ -70,29 +75,50 @@ def _state_label(state: str) -> str:
     return state.split("@")[-1] if "://" in state else state
 
 
-async def poll(config: Config, *, dry_run: bool) -> int:
+async def poll(config: Config, *, dry_run: bool, progress: Progress | None = None) -> int:
+    """One round over every feed; the summary on standard error. Exit code: 0 when every
+    feed was read, 1 when any failed (cron mails the output of a failing job)."""
+    started = time.monotonic()
     store = open_store(config.state)
     if dry_run:
         real, store = store, store.snapshot()
         real.close()
     engine = Engine(config, store)
+    sent_before = sent_count(store.outbox_counts())
+    done: list[PollOutcome] = []
+
+    def tick(outcome: PollOutcome) -> None:
+        done.append(outcome)
+        if progress is not None:
+            progress.show(progress_line("polling", len(done), len(config.feeds),
+                                        sum(o.items for o in done), "feeds"))
     try:
-        outcomes = await engine.poll(config.feeds)
+        outcomes = await engine.poll(config.feeds, tick)
+        if progress is not None:
+            progress.clear()
         if dry_run:
             alerts = [r.alert for name in config.channels for r in store.pending(name)]
             for alert in alerts:
-                print(render_console(alert, config.settings.tz))
+                print(render_console(alert, config.settings.tz, bold=sys.stdout.isatty()))
             print(f"dry run: {len(alerts)} alert(s) would be sent; no state changed")
         else:
             store.retry_now(time.time())
             await engine.drain(patience=10.0)
+        sent = max(0, sent_count(store.outbox_counts()) - sent_before)
     finally:
+        if progress is not None:
+            progress.clear()
         await engine.aclose()
         store.close()
-    failed = [o for o in outcomes if not o.ok]
-    for o in failed:
-        print(f"feed {o.feed}: {o.error}", file=sys.stderr)
-    return 1 if failed and len(failed) == len(outcomes) else 0
+    for o in outcomes:
+        if not o.ok:
+            print(f"feed {o.feed}: {o.error}", file=sys.stderr)
+    summary = RoundSummary.of(outcomes, sent=sent, seconds=time.monotonic() - started)
+    print(f"poll: {summary.line(config.settings.backfill)}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+_TEST_TEXT = "This is a test alert sent by watcher test-alert."
 
 
 def test_alert(config: Config, channel: str) -> int:
@@ -103,7 +129,8 @@ def test_alert(config: Config, channel: str) -> int:
                   title="watcher test alert: delivery to this channel works",
                   link="https://example.org/watcher-test", feed="watcher",
                   published=datetime.now(UTC),
-                  snippet=Snippet("This is a test alert sent by watcher test-alert.", ((22, 27),)),
+                  snippet=Snippet(_TEST_TEXT, ((_TEST_TEXT.index("test"),
+                                                _TEST_TEXT.index("test") + 4),)),
                   terms=("test",))
     sender = build_channel(channel, config.channels[channel], config.settings.tz)
     try:
@@ -160,6 +187,11 @@ def _ago(ts: float | None, now: float) -> str:
     return f"in {format_duration(delta)}" if delta > 0 else f"{format_duration(delta)} ago"
 
 
+def _due(ts: float | None, now: float) -> str:
+    """When a feed is polled next: "due now" once that time has come."""
+    return "due now" if ts is None or ts <= now else _ago(ts, now)
+
+
 def format_status(data: dict[str, Any]) -> str:
     now = data["now"]
     lines = [f"{'FEED':32} {'LAST POLL':10} {'RESULT':14} {'ERR':>3} {'ITEMS':>6} {'/DAY':>6} "
@@ -169,7 +201,7 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append(f"{f['feed'][:32]:32} {_ago(f['last_poll'], now):10} {result[:14]:14} "
                      f"{f['errors_in_a_row']:>3} {f['items']:>6} "
                      f"{'' if f['items_per_day'] is None else f['items_per_day']:>6} "
-                     f"{_ago(f['next_poll'], now)}")
+                     f"{_due(f['next_poll'], now)}")
         if f["last_error"]:
             lines.append(f"    last error: {short_error(f['last_error'], f['url'])}; "
                          f"last success: {_ago(f['last_success'], now)}")
@@ -190,9 +222,18 @@ def format_status(data: dict[str, Any]) -> str:
 
 
 def hits(config: Config, since: float, profile: str | None) -> list[dict[str, Any]]:
+    """Alerts queued since then, newest first; `time` is when the alert was made and
+    `published` when the item says it was published (both in the configured zone)."""
+    names = [p.name for p in config.profiles]
+    if profile is not None and profile not in names:
+        raise ConfigError(f"--profile: no profile {profile!r} in {config.path} "
+                          f"(known: {', '.join(names) or 'none'})")
+    tz = config.settings.tz
     store = open_store(config.state)
     try:
-        return [{"time": datetime.fromtimestamp(r.created_at, UTC).isoformat(),
+        return [{"time": iso_time(r.created_at, tz),
+                 "published": r.alert.published.astimezone(tz).isoformat()
+                 if r.alert.published else None,
                  "channel": r.channel, "profiles": list(r.profiles), "title": r.alert.title,
                  "link": r.alert.link, "feed": r.alert.feed, "kind": r.kind,
                  "status": r.status, "error": r.last_error}
@@ -201,10 +242,10 @@ def hits(config: Config, since: float, profile: str | None) -> list[dict[str, An
         store.close()
 
 
-def format_hits(rows: list[dict[str, Any]]) -> str:
+def format_hits(rows: list[dict[str, Any]], tz: ZoneInfo) -> str:
     if not rows:
         return "no alerts in that period"
-    return "\n".join(f"{r['time'][:19]}  {r['status']:7} {r['channel']:14} "
+    return "\n".join(f"{shown_time(r['time'], tz)}  {r['status']:7} {r['channel']:14} "
                      f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>" for r in rows)
 
 
@@ -254,33 +295,66 @@ def format_explain(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def backtest(config: Config, query: str, since: float) -> dict[str, Any]:
+def backtest(config: Config, query: str, since: float, *, inline: bool = False,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Run a profile, or a query (`inline`, or text that is no profile name), over the items
+    stored since then. A word close to a profile name is refused without `inline`."""
     profiles = {p.name: p.query for p in config.profiles}
-    name = query if query in profiles else "(inline query)"
-    matcher = Matcher({name: profiles.get(query, query)}, dict(config.aliases))
+    is_profile = not inline and query in profiles
+    if not inline and not is_profile:
+        close = difflib.get_close_matches(query, profiles, n=3, cutoff=0.6)
+        close += [n for n in profiles if n.lower() == query.lower() and n not in close]
+        if close:
+            raise ConfigError(f"backtest: no profile {query!r} (did you mean "
+                              f"{' or '.join(repr(n) for n in close)}?); to run {query!r} as "
+                              "a query, add --query")
+        print(f"note: {query!r} is no profile name (profiles: {', '.join(profiles) or 'none'}); "
+              "running it as a query", file=sys.stderr)
+    name = query if is_profile else "(inline query)"
+    text = profiles[query] if is_profile else query
+    matcher = Matcher({name: text}, dict(config.aliases))
+    tz = config.settings.tz
     store = open_store(config.state)
     try:
         rows = store.items_since(since)
     finally:
         store.close()
     hits_: list[dict[str, Any]] = []
-    for row in rows:
+    for n, row in enumerate(rows, 1):
+        if progress is not None and (n % 500 == 0 or n == len(rows)):
+            progress.show(f"backtest: {n} of {len(rows)} items scanned, {len(hits_)} would "
+                          "alert")
         doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
                        author=row["author"], categories=tuple(json.loads(row["categories"])),
                        feed=row["feed_name"])
         m = matcher.match_profile(name, doc)
         if m is not None:
+            published = row["published_at"]
             hits_.append({"title": row["title"], "link": row["link"], "feed": row["feed_name"],
-                          "seen": datetime.fromtimestamp(row["seen_at"], UTC).isoformat(),
-                          "terms": list(m.terms)})
-    return {"query": profiles.get(query, query), "profile": name, "items_scanned": len(rows),
+                          "published": iso_time(published, tz) if published else None,
+                          "seen": iso_time(row["seen_at"], tz), "terms": list(m.terms)})
+    if progress is not None:
+        progress.clear()
+    return {"query": text, "profile": name, "items_scanned": len(rows),
             "would_alert": len(hits_), "hits": hits_}
 
 
-def format_backtest(data: dict[str, Any]) -> str:
+def format_backtest(data: dict[str, Any], tz: ZoneInfo) -> str:
+    """Each hit with its published time (when the news was), else when it was stored."""
     lines = [f"{data['profile']}: {data['query']}",
              f"{data['would_alert']} of {data['items_scanned']} stored item(s) would alert"]
     for h in data["hits"]:
-        lines.append(f"  {h['seen'][:16]}  {h['feed'][:20]:20} {h['title']}  "
-                     f"[{', '.join(h['terms'])}]")
+        when = shown_time(h["published"], tz) if h["published"] \
+            else f"stored {shown_time(h['seen'], tz)}"
+        lines.append(f"  {when}  {h['feed'][:20]:20} {h['title']}  [{', '.join(h['terms'])}]")
     return "\n".join(lines)
+
+
+def iso_time(ts: float, tz: ZoneInfo) -> str:
+    """A timestamp as ISO 8601 in the configured zone, with its offset (for --json)."""
+    return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+
+def shown_time(iso: str, tz: ZoneInfo) -> str:
+    """An ISO time as every command and alert shows it: the configured zone, named."""
+    return format_time(datetime.fromisoformat(iso), tz)

@@ -266,7 +266,8 @@ def find_config(explicit: str | None) -> Path:
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, substitute and validate a config file; raise ConfigError listing every problem."""
-    from watcher.configcheck import validate  # late import: configcheck imports this module
+    # late import: configcheck imports this module
+    from watcher.configcheck import raw_query_problems, validate
 
     env = os.environ if env is None else env
     try:
@@ -284,10 +285,9 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         root = _Root.model_validate(raw)
     except ValidationError as exc:
         problems.extend(f"{path}: {_loc(err['loc'])}: {_message(err)}" for err in exc.errors())
+        problems.extend(raw_query_problems(path, raw))   # every problem at once
         raise ConfigError(problems) from None
-    if problems:
-        raise ConfigError(problems)
-    return validate(path, root, warnings)
+    return validate(path, root, warnings, problems)
 
 
 def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,

@@ -49,6 +49,7 @@ class PollOutcome:
     new_items: int = 0   # items never seen before
     alerts: int = 0      # alerts queued
     error: str | None = None
+    old_items: int = 0   # items recorded silently as older than backfill (a first poll)
 
 
 class Pipeline:
@@ -108,8 +109,11 @@ class Pipeline:
             new_items, alerts = self.record(feed, parsed, now, first_sight)
             crash_point("mid_transaction")
             self._save_success(feed, state, now, interval, "ok", new_items)
+        old = sum(self._too_old(i.published.timestamp() if i.published else None, now, True)
+                  for i in parsed.items) if first_sight else 0
         return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
-                           len(parsed.items) + parsed.unchanged, new_items, alerts)
+                           len(parsed.items) + parsed.unchanged, new_items, alerts,
+                           old_items=old)
 
     async def _fetch(self, url: str, state: FeedState, feed_name: str | None) -> Fetched:
         """Fetch here (parsing comes after), or fetch and parse in a worker process."""
