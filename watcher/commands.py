@@ -16,6 +16,7 @@ from watcher.config import Config
 from watcher.deliver.channels import build_channel
 from watcher.deliver.console import render_console
 from watcher.deliver.text import format_time
+from watcher.discover import advertised_key, html_page_problem
 from watcher.engine import Engine
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
@@ -68,6 +69,8 @@ async def _try_feed(engine: Engine, url: str) -> tuple[bool, str]:
         parsed = await parse_in_thread(result.body, result.headers, result.final_url, None)
     except (FetchError, ParseError) as exc:
         return False, f"FAILED, {exc}"
+    if parsed.html_page:
+        return False, f"FAILED, {html_page_problem(parsed.advertised)}"
     return True, f"OK, {len(parsed.items)} items ({parsed.title or 'untitled'})"
 
 
@@ -165,6 +168,8 @@ def status(config: Config) -> dict[str, Any]:
                 "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
                 "held_by": leases[feed.url][0] if feed.url in leases
                 and leases[feed.url][1] > now else None,
+                "polled_at": st.current_url if st and st.current_url != feed.url else None,
+                "advertised": store.get_meta(advertised_key(feed.url)),
             })
         outbox = store.outbox_counts()
         errors = store.channel_errors()
@@ -205,6 +210,10 @@ def format_status(data: dict[str, Any]) -> str:
         if f["last_error"]:
             lines.append(f"    last error: {short_error(f['last_error'], f['url'])}; "
                          f"last success: {_ago(f['last_success'], now)}")
+        if f.get("polled_at"):
+            why = ("the feed this page advertises; put it in the config"
+                   if f["polled_at"] == f.get("advertised") else "moved permanently")
+            lines.append(f"    polled at {f['polled_at']} ({why})")
         if f.get("held_by"):
             lines.append(f"    held by daemon {f['held_by']}")
     lines.append("")
@@ -271,6 +280,8 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
     from watcher.parse import parse_feed
 
     parsed = parse_feed(body, headers=headers, url=url)
+    if parsed.html_page:
+        raise ParseError(f"{source}: {html_page_problem(parsed.advertised)}")
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []
     for item in parsed.items:

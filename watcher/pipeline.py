@@ -17,6 +17,7 @@ from watcher.dedup import (
     item_key,
     story_signature,
 )
+from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError, ParseError
 from watcher.faults import crash_point
 from watcher.fetchpool import Fetched, FetchPool
@@ -99,6 +100,8 @@ class Pipeline:
                                           feed.name)
         except ParseError as exc:
             return self._failed(feed, state, now, interval, f"parse failure: {exc}", "hard", None)
+        if parsed.html_page:
+            return await self._html_page(feed, state, now, interval, parsed, url)
         if parsed.problem:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
@@ -114,6 +117,24 @@ class Pipeline:
         return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
                            len(parsed.items) + parsed.unchanged, new_items, alerts,
                            old_items=old)
+
+    async def _html_page(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                         parsed: ParsedFeed, url: str) -> PollOutcome:
+        """The URL serves an HTML page: follow the feed it advertises (once, recorded as
+        `current_url` and in the meta `advertised:URL`), or fail saying what it is."""
+
+        key = advertised_key(feed.url)
+        target = parsed.advertised[0] if parsed.advertised else None
+        if target is None or target == url or self.store.get_meta(key) is not None:
+            return self._failed(feed, state, now, interval, html_page_problem(parsed.advertised),
+                                "hard", None)
+        log.warning("feed %s: %s serves an HTML page; polling the feed it advertises from now "
+                    "on: %s", feed.label, url, target, extra={"feed": feed.label})
+        with self.store.transaction():
+            self.store.set_meta(key, target)
+            self.store.save_feed(replace(state, current_url=target, etag=None,
+                                         last_modified=None, body_hash=None))
+        return await self.poll(feed, now)
 
     async def _fetch(self, url: str, state: FeedState, feed_name: str | None) -> Fetched:
         """Fetch here (parsing comes after), or fetch and parse in a worker process."""
