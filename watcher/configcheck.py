@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -19,8 +19,9 @@ from watcher.errors import ConfigError
 
 
 def validate(path: Path, root: _Root, warnings: list[str],
-             problems: list[str] | None = None) -> Config:
-    """The config, or ConfigError listing every problem (`problems`: found before this)."""
+             problems: list[str] | None = None, unset: Set[str] = frozenset()) -> Config:
+    """The config, or ConfigError listing every problem (`problems`: found before this;
+    `unset`: channels missing an environment variable, already reported)."""
     problems = list(problems or ())
     feeds = list(root.feeds)
     for i, opml in enumerate(root.opml):
@@ -31,6 +32,8 @@ def validate(path: Path, root: _Root, warnings: list[str],
     feeds = _unique_feeds(feeds, path, problems)
     channels = dict(root.channels)
     for name, channel in channels.items():
+        if name in unset:
+            continue
         problems.extend(f"{path}: channels.{name}: {p}" for p in _channel_problems(channel))
     _check_profiles(path, root, feeds, channels, problems, warnings)
     for name in root.watcher.health:
