@@ -16,6 +16,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -45,8 +46,8 @@ def write(watcher: Watcher, feeds: list[str], *, profiles: str = "", extra: str 
     feed_lines = "\n".join(f'[[feeds]]\nurl = "{u}"\n' for u in feeds)
     channels = '[channels.console]\ntype = "console"\n'
     if slack is not None:
-        channels += (f'[channels.slack]\ntype = "slack"\ntoken = "xoxb-test-token"\nchannel = "#a"\n'
-                     f'api_url = "{slack.api_url}"\n')
+        channels += (f'[channels.slack]\ntype = "slack"\ntoken = "xoxb-test-token"\n'
+                     f'channel = "#a"\napi_url = "{slack.api_url}"\n')
     watcher.write(f"""
 [watcher]
 state = "{watcher.state}"
@@ -171,11 +172,11 @@ def test_an_html_page_is_named_and_its_advertised_feed_followed(
 
 # -- 5: JSON Feed -----------------------------------------------------------------------------
 
-def json_feed(items: list[dict[str, object]]) -> bytes:
+def json_feed(items: list[dict[str, Any]]) -> bytes:
     return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "JSON news",
                        "items": [{"id": i["guid"], "url": i["link"], "title": i["title"],
                                   "content_text": i["summary"], "tags": ["defence"],
-                                  "date_published": i["published"].isoformat()}   # type: ignore[attr-defined]
+                                  "date_published": i["published"].isoformat()}
                                  for i in items]}).encode()
 
 
