@@ -81,8 +81,19 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Each option's help ends with its default (flags: "off"), unless it names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or not action.option_strings or action.default in (
+                None, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: {'off' if action.default is False else action.default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpWithDefaults
     parser = argparse.ArgumentParser(prog="watcher", formatter_class=fmt,
                                      description="Watches news feeds and alerts on matching "
                                      "stories, once per story.")
@@ -95,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd[name] = sub.add_parser(name, help=short, description=long, formatter_class=fmt)
         _global_options(cmd[name], suppress=True)
     cmd["run"].add_argument("--metrics", metavar="ADDR:PORT", default=None,
-                            help="serve Prometheus metrics and /healthz on this address")
+                            help="serve Prometheus metrics and /healthz on this address "
+                            "(default: no metrics server)")
     cmd["poll"].add_argument("--dry-run", action="store_true",
                              help="print the alerts it would send; change no state")
     cmd["check"].add_argument("--online", action="store_true",
@@ -103,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["test-alert"].add_argument("channel", help="a channel name of the config")
     for name in ("status", "hits", "explain", "backtest"):
         cmd[name].add_argument("--json", action="store_true", help="print JSON")
-    cmd["hits"].add_argument("--profile", default=None, help="only this profile's alerts")
+    cmd["hits"].add_argument("--profile", default=None,
+                             help="only this profile's alerts (default: every profile)")
     cmd["hits"].add_argument("--since", default="24h", help="how far back (s, m, h, d)")
     cmd["explain"].add_argument("profile", help="a profile name of the config")
     cmd["explain"].add_argument("source", metavar="FILE_OR_URL",
@@ -111,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["backtest"].add_argument("query", metavar="PROFILE_OR_QUERY",
                                  help="a profile name, or a query (with --query)")
     cmd["backtest"].add_argument("--query", dest="inline", action="store_true",
-                                 help="take PROFILE_OR_QUERY as a query even if it is one "
-                                 "word")
+                                 help="take PROFILE_OR_QUERY as a query, even when it "
+                                 "names or resembles a profile")
     cmd["backtest"].add_argument("--since", default="7d", help="how far back (s, m, h, d)")
     return parser
 
