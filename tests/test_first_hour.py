@@ -107,6 +107,9 @@ def test_first_poll_on_quiet_feeds_says_why_nothing_was_sent(
     assert "0 alerts queued, 0 sent" in summary
     again = watcher("poll", check=True)
     assert "(0 ok, 1 not modified, 0 failed); 0 new items;" in again.err
+    backtest = watcher("backtest", "S-400", "--since", "1d", check=True).out
+    assert "1 of 3 stored item(s) would alert" in backtest
+    assert "1 of them did not alert when stored: older than backfill (24h" in backtest
 
 
 def test_poll_counts_alerts_sent_and_exits_1_when_any_feed_failed(
@@ -315,11 +318,16 @@ def test_times_in_the_configured_zone_and_published_time_in_backtest(
 # -- 9: progress, network down, due now -------------------------------------------------------
 
 def test_progress_on_a_terminal_only(watcher: Watcher, feed_server: FeedServer) -> None:
-    write(watcher, [feed_server.add_feed(f"/p{i}", fresh(NEWS)) for i in range(3)])
+    feeds = [feed_server.add_feed(f"/p{i}", fresh(NEWS)) for i in range(3)]
+    write(watcher, [*feeds, feed_server.url("/missing")])
     code, terminal, _ = on_terminal(watcher, "poll")
-    assert code == 0
-    assert "polling: 3 of 3 feeds, 9 items" in terminal
-    assert "\x1b[K" in terminal   # the line is erased before the summary
+    assert code == 1   # the missing feed
+    assert "polling: 4 of 4 feeds, 9 items" in terminal
+    for line in terminal.split("\n"):   # log lines and the summary start on a clean line
+        if "WARNING" in line or "poll: " in line:
+            shown = line.rstrip("\r").rsplit("\r", 1)[-1].removeprefix("\x1b[K")
+            assert shown.startswith(("20", "poll: ", "feed ")), repr(line)
+    write(watcher, feeds)
     code, terminal, _ = on_terminal(watcher, "backtest", "S-400")
     assert code == 0 and "backtest: 9 of 9 items scanned" in terminal
     code, terminal, _ = on_terminal(watcher, "poll", "--log-format", "json")

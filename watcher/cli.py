@@ -208,7 +208,10 @@ def _progress(args: argparse.Namespace) -> Progress | None:
     """A progress line on standard error: only on a terminal, never with JSON logs."""
     if args.log_format == "json" or not sys.stderr.isatty():
         return None
-    return Progress(sys.stderr)
+    progress = Progress(sys.stderr)
+    for handler in logging.getLogger().handlers:   # a log line first erases the progress line
+        handler.addFilter(progress.before_log)
+    return progress
 
 
 def _dispatch(args: argparse.Namespace) -> int:

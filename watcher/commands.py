@@ -343,17 +343,24 @@ def backtest(config: Config, query: str, since: float, *, inline: bool = False,
             published = row["published_at"]
             hits_.append({"title": row["title"], "link": row["link"], "feed": row["feed_name"],
                           "published": iso_time(published, tz) if published else None,
-                          "seen": iso_time(row["seen_at"], tz), "terms": list(m.terms)})
+                          "seen": iso_time(row["seen_at"], tz), "terms": list(m.terms),
+                          "matched_when_stored": name in json.loads(row["matched"] or "[]")})
     if progress is not None:
         progress.clear()
     return {"query": text, "profile": name, "items_scanned": len(rows),
-            "would_alert": len(hits_), "hits": hits_}
+            "would_alert": len(hits_), "hits": hits_, "backfill": config.settings.backfill,
+            "not_alerted": sum(not h["matched_when_stored"] for h in hits_) if is_profile
+            else None}
 
 
 def format_backtest(data: dict[str, Any], tz: ZoneInfo) -> str:
     """Each hit with its published time (when the news was), else when it was stored."""
     lines = [f"{data['profile']}: {data['query']}",
              f"{data['would_alert']} of {data['items_scanned']} stored item(s) would alert"]
+    if data.get("not_alerted"):
+        lines.append(f"{data['not_alerted']} of them did not alert when stored: older than "
+                     f"backfill ({data['backfill']}, [watcher] backfill) on the feed's first "
+                     "poll, a copy of a story seen before, or the profile changed since")
     for h in data["hits"]:
         when = shown_time(h["published"], tz) if h["published"] \
             else f"stored {shown_time(h['seen'], tz)}"

@@ -33,6 +33,11 @@ class Progress:
             return
         self._shown = True
 
+    def before_log(self, _record: object) -> bool:
+        """A logging filter: erase the line so that a log line starts on a clean one."""
+        self.clear()
+        return True
+
     def clear(self) -> None:
         """Erase the line (before the summary or any other output)."""
         if self._shown:
