@@ -282,6 +282,7 @@ def test_check_warns_about_lower_case_operators(watcher: Watcher) -> None:
     assert "'or' at column 8 is matched as a word; did you mean OR?" in run.err
     assert "did you mean AND?" in run.err and "did you mean NEAR/3?" in run.err
     assert "did you mean NOT?" not in run.err   # "not" in quotes is a word on purpose
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+03 WARNING ", run.err, re.MULTILINE)
 
 
 def test_check_shows_every_error_at_once(watcher: Watcher) -> None:

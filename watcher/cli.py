@@ -23,7 +23,7 @@ from watcher.errors import (
     StoreError,
     WatcherError,
 )
-from watcher.logs import setup_logging
+from watcher.logs import setup_logging, use_timezone
 from watcher.progress import Progress
 from watcher.timeparse import parse_duration
 
@@ -199,6 +199,7 @@ def _load(args: argparse.Namespace) -> Config:
     from watcher.config import find_config, load_config
 
     config = load_config(find_config(args.config))
+    use_timezone(config.settings.tz)
     for warning in config.warnings:
         log.warning("%s", warning)
     return config

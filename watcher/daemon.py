@@ -28,6 +28,7 @@ from watcher import __version__, health
 from watcher.config import Config, FeedConfig, load_config
 from watcher.engine import Engine
 from watcher.errors import ConfigError, WatcherError
+from watcher.logs import use_timezone
 from watcher.metrics import Metrics, MetricsServer, parse_address
 from watcher.notify import Notifier
 from watcher.pipeline import PollOutcome
@@ -292,6 +293,7 @@ class Daemon:
         self.engine.outbox.clear_errors()
         self._schedule_jobs()
         asyncio.get_running_loop().create_task(self._close_later(old))
+        use_timezone(config.settings.tz)
         log.info("config reloaded: %d feed(s), %d profile(s), %d channel(s)",
                  len(config.feeds), len(config.profiles), len(config.channels))
 
@@ -351,6 +353,7 @@ class Daemon:
 
 def run_daemon(path: Path, *, metrics: str | None = None) -> int:
     config = load_config(path)
+    use_timezone(config.settings.tz)
     for warning in config.warnings:
         log.warning("%s", warning)
     address = None
