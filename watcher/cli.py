@@ -216,7 +216,7 @@ def _progress(args: argparse.Namespace) -> Progress | None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from watcher import commands
+    from watcher import commands, history
 
     if args.command == "run":
         from watcher.config import find_config
@@ -236,16 +236,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _print(commands.status(config), args.json, commands.format_status)
     if args.command == "hits":
         since = time.time() - _duration(args.since, "--since")
-        rows = commands.hits(config, since, args.profile)
-        return _print(rows, args.json, lambda d: commands.format_hits(d, config.settings.tz))
+        rows = history.hits(config, since, args.profile)
+        return _print(rows, args.json, lambda d: history.format_hits(d, config.settings.tz))
     if args.command == "explain":
         data = asyncio.run(commands.explain(config, args.profile, args.source))
         return _print(data, args.json, commands.format_explain)
     if args.command == "backtest":
         since = time.time() - _duration(args.since, "--since")
-        data = commands.backtest(config, args.query, since, inline=args.inline,
+        data = history.backtest(config, args.query, since, inline=args.inline,
                                  progress=_progress(args))
-        return _print(data, args.json, lambda d: commands.format_backtest(d, config.settings.tz))
+        return _print(data, args.json, lambda d: history.format_backtest(d, config.settings.tz))
     raise AssertionError(args.command)
 
 
