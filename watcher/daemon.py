@@ -147,13 +147,16 @@ class Daemon:
         return done
 
     def _count_round(self, url: str, outcomes: list[PollOutcome]) -> None:
-        """Log the round's summary once every feed was polled since the last one; say when
-        the network is found down and when the next try is."""
+        """Log the round's summary once every feed was polled since the last one (or, when
+        daemons share the store and each polls a part, once an interval has passed); say
+        when the network is found down and when the next try is."""
         self._round.extend(outcomes)
         self._round_feeds.add(url)
         try:
             self._network_check()
-            if set(self._feeds()) - self.engine.gone <= self._round_feeds:
+            every = set(self._feeds()) - self.engine.gone <= self._round_feeds
+            late = time.monotonic() - self._round_started >= self.config.settings.interval_seconds
+            if every or late:
                 sent = sent_count(self.store.outbox_counts())
                 summary = RoundSummary.of(self._round, sent=max(0, sent - self._round_sent),
                                           seconds=time.monotonic() - self._round_started)
