@@ -101,7 +101,9 @@ def test_first_poll_on_quiet_feeds_says_why_nothing_was_sent(
     write(watcher, [quiet])
     run = watcher("poll", check=True)
     assert run.out == ""
-    [summary] = [line for line in run.err.splitlines() if line.startswith("poll: ")]
+    [summary] = [line for line in run.err.splitlines() if " INFO poll: " in line]
+    as_json = watcher("poll", "--log-format", "json", check=True).err.splitlines()
+    assert json.loads(as_json[-1])["message"].startswith("poll: 1 feed polled")
     assert "1 feed polled (1 ok, 0 not modified, 0 failed)" in summary
     assert "3 new items, 3 of them older than backfill (24h, [watcher] backfill)" in summary
     assert "0 alerts queued, 0 sent" in summary
@@ -327,7 +329,7 @@ def test_progress_on_a_terminal_only(watcher: Watcher, feed_server: FeedServer) 
     for line in terminal.split("\n"):   # log lines and the summary start on a clean line
         if "WARNING" in line or "poll: " in line:
             shown = line.rstrip("\r").rsplit("\r", 1)[-1].removeprefix("\x1b[K")
-            assert shown.startswith(("20", "poll: ", "feed ")), repr(line)
+            assert shown.startswith(("20", "feed ")), repr(line)
     write(watcher, feeds)
     code, terminal, _ = on_terminal(watcher, "backtest", "S-400")
     assert code == 0 and "backtest: 9 of 9 items scanned" in terminal

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from watcher.query import Document, Matcher, plain_text
 from watcher.store import open_store
 from watcher.summary import RoundSummary, sent_count
 from watcher.timeparse import format_duration
+
+log = logging.getLogger("watcher.poll")
 
 
 async def check(config: Config, *, online: bool) -> int:
@@ -114,7 +117,7 @@ async def poll(config: Config, *, dry_run: bool, progress: Progress | None = Non
         if not o.ok:
             print(f"feed {o.feed}: {o.error}", file=sys.stderr)
     summary = RoundSummary.of(outcomes, sent=sent, seconds=time.monotonic() - started)
-    print(f"poll: {summary.line(config.settings.backfill)}", file=sys.stderr)
+    log.info("poll: %s", summary.line(config.settings.backfill))   # JSON with --log-format json
     return 1 if summary.failed else 0
 
 
