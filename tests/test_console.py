@@ -81,6 +81,28 @@ def test_sender_writes_and_flushes_and_strips() -> None:
     assert stream.getvalue() == "a red\n  indented\n\n"
 
 
+class _Terminal(io.StringIO):
+    """A text stream that says it is a terminal (as sys.stdout on a tty does)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bold_only_on_a_terminal_and_only_bold_gets_through() -> None:
+    alert = make_alert(title="T\x1b[1m\x1b[31mX", snippet=Snippet("the S-400 deal", ((4, 9),)))
+    text = render_console(alert, TZ, bold=True)
+    assert "the \x1b[1mS-400\x1b[22m deal" in text and "\x1b[31m" not in text
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        sender = ConsoleSender(stream)
+        sender.send(render_console(alert, TZ, bold=sender.terminal))
+        sender.send("a \x1b[1mbold never closed\ue000\n  \x1b[31mred")
+    assert "the \x1b[1mS-400\x1b[22m deal" in terminal.getvalue()
+    assert "a \x1b[1mbold never closed\x1b[22m\n  red" in terminal.getvalue()
+    assert "\x1b" not in pipe.getvalue() and "**" not in pipe.getvalue()
+    assert "the S-400 deal" in pipe.getvalue() and "\ue000" not in pipe.getvalue()
+
+
 def test_sender_replaces_what_the_terminal_cannot_encode() -> None:
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii")
