@@ -26,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from watcher import __version__, health
 from watcher.config import Config, FeedConfig, load_config
-from watcher.engine import Engine
+from watcher.engine import NETWORK, Engine
 from watcher.errors import ConfigError, WatcherError
 from watcher.logs import use_timezone
 from watcher.metrics import Metrics, MetricsServer, parse_address
@@ -153,7 +153,8 @@ class Daemon:
         self._round.extend(outcomes)
         self._round_feeds.add(url)
         try:
-            self._network_check()
+            if self._network_down or not all(o.ok for o in outcomes):
+                self._network_check()   # only failures can mean the network is down
             every = set(self._feeds()) - self.engine.gone <= self._round_feeds
             late = time.monotonic() - self._round_started >= self.config.settings.interval_seconds
             if every or late:
@@ -167,7 +168,8 @@ class Daemon:
             log.warning("round summary: %s", exc)
 
     def _network_check(self) -> None:
-        down = health.Record.loads(self.store.get_meta("health:network")).state == "down"
+        record = self.store.health_records().get(NETWORK, health.Record())
+        down = record.state == "down"
         if down and not self._network_down:
             due = [s.next_poll_at for s in self.store.feeds() if s.next_poll_at and not s.gone]
             if due:
