@@ -347,7 +347,7 @@ class Daemon:
                 await asyncio.wait(late, timeout=1.0)
         await self.engine.aclose()
         try:   # a clean stop gives back its own claims: the next start has none to release
-            self.store.forget_owner(self.owner)
+            self.store.release_owner(self.owner)
         except WatcherError as exc:
             log.warning("claims not released: %s (they expire)", exc)
         self.store.close()
