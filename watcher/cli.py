@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="take PROFILE_OR_QUERY as a query, even when it "
                                  "names or resembles a profile")
     cmd["backtest"].add_argument("--since", default="7d", help="how far back (s, m, h, d)")
+    cmd["explain"].add_argument("--no-article", action="store_true",
+                                help="do not fetch the linked pages of teaser items")
     return parser
 
 
@@ -239,7 +241,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         rows = history.hits(config, since, args.profile)
         return _print(rows, args.json, lambda d: history.format_hits(d, config.settings.tz))
     if args.command == "explain":
-        data = asyncio.run(commands.explain(config, args.profile, args.source))
+        data = asyncio.run(commands.explain(config, args.profile, args.source,
+                                            article=not args.no_article))
         return _print(data, args.json, commands.format_explain)
     if args.command == "backtest":
         since = time.time() - _duration(args.since, "--since")

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,11 @@ from watcher.discover import advertised_key, html_page_problem
 from watcher.engine import Engine, local_source
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
-from watcher.models import Alert, Snippet
+from watcher.models import Alert, Article, Item, Snippet
 from watcher.pipeline import PollOutcome
 from watcher.progress import Progress, progress_line
 from watcher.query import Document, Matcher, plain_text
-from watcher.source import FetchRequest, LocalSource
+from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
 from watcher.summary import RoundSummary, sent_count
 from watcher.timeparse import format_duration
@@ -153,6 +154,7 @@ def status(config: Config) -> dict[str, Any]:
         states = {f.url: f for f in store.feeds()}
         now = time.time()
         leases = store.feed_leases()
+        articles = store.article_outcomes(now - 86400)
         feeds = []
         for feed in config.feeds:
             st = states.get(feed.url)
@@ -173,6 +175,7 @@ def status(config: Config) -> dict[str, Any]:
                 and leases[feed.url][1] > now else None,
                 "polled_at": st.current_url if st and st.current_url != feed.url else None,
                 "advertised": store.get_meta(advertised_key(feed.url)),
+                "articles_24h": articles.get(feed.url, {}),
             })
         outbox = store.outbox_counts()
         errors = store.channel_errors()
@@ -219,6 +222,10 @@ def format_status(data: dict[str, Any]) -> str:
             lines.append(f"    polled at {f['polled_at']} ({why})")
         if f.get("held_by"):
             lines.append(f"    held by daemon {f['held_by']}")
+        if f.get("articles_24h"):
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(
+                f["articles_24h"].items(), key=lambda kv: (kv[0] != "ok", kv[0])))
+            lines.append(f"    articles (24h): {counts}")
     lines.append("")
     lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} {'HELD':>5} ERROR")
     for c in data["channels"]:
@@ -233,7 +240,8 @@ def format_status(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
+async def explain(config: Config, profile: str, source: str, *,
+                  article: bool = True) -> dict[str, Any]:
     names = {p.name for p in config.profiles}
     if profile not in names:
         raise ConfigError(f"{config.path}: profiles: no profile {profile!r} "
@@ -258,18 +266,39 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
         parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
     if parsed.html_page:
         raise ParseError(f"{source}: {html_page_problem(parsed.advertised)}")
+    articles = await _teaser_articles(config, parsed.items) if article else {}
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []
-    for item in parsed.items:
+    for i, item in enumerate(parsed.items):
+        page = articles.get(i)
         doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name)
+                       author=item.author, categories=item.categories, feed=item.feed_name,
+                       article=page.text if page else "")
         m = matcher.match_profile(profile, doc)
         items.append({"title": plain_text(item.title), "link": item.link, "matched": m is not None,
+                      "article": None if page is None else {
+                          "outcome": page.outcome, "detail": page.detail, "text": page.text},
                       "terms": list(m.terms) if m else [],
                       "hits": [{"field": h.field, "start": h.start, "end": h.end, "term": h.term}
                                for h in (m.hits if m else ())]})
     return {"profile": profile, "feed": parsed.title, "items": items,
             "matched": sum(i["matched"] for i in items)}
+
+
+async def _teaser_articles(config: Config, items: Sequence[Item]) -> dict[int, Article]:
+    """The linked pages of the teaser items (as `article = "auto"` fetches them)."""
+    from watcher.article.policy import needs_article
+
+    wanted = [i for i, item in enumerate(items) if needs_article(item, "auto")]
+    if not wanted:
+        return {}
+    source = local_source(config)
+    try:
+        pages = await asyncio.gather(*(source.article(ArticleRequest(
+            items[i].link or "", config.settings.timeout_seconds)) for i in wanted))
+    finally:
+        await source.aclose()
+    return dict(zip(wanted, pages, strict=True))
 
 
 def format_explain(data: dict[str, Any]) -> str:
@@ -279,4 +308,11 @@ def format_explain(data: dict[str, Any]) -> str:
         mark = "MATCH" if item["matched"] else "  -  "
         terms = f"  terms: {', '.join(item['terms'])}" if item["terms"] else ""
         lines.append(f"{mark} {item['title']}{terms}")
+        page = item.get("article")
+        if page is not None and page["outcome"] == "ok":
+            text = " ".join(page["text"].split())
+            lines.append(f"      article: {text[:300]}{'…' if len(text) > 300 else ''}")
+        elif page is not None:
+            lines.append(f"      article: {page['outcome']}"
+                         + (f" ({page['detail']})" if page["detail"] else ""))
     return "\n".join(lines)

@@ -31,13 +31,15 @@ def hits(config: Config, since: float, profile: str | None) -> list[dict[str, An
     tz = config.settings.tz
     store = open_store(config.state)
     try:
+        rows = store.hits(since, profile)
+        articles = store.alert_articles([r.id for r in rows])
         return [{"time": iso_time(r.created_at, tz),
                  "published": r.alert.published.astimezone(tz).isoformat()
                  if r.alert.published else None,
                  "channel": r.channel, "profiles": list(r.profiles), "title": r.alert.title,
                  "link": r.alert.link, "feed": r.alert.feed, "kind": r.kind,
-                 "status": r.status, "error": r.last_error}
-                for r in store.hits(since, profile)]
+                 "status": r.status, "error": r.last_error, "article": articles.get(r.id)}
+                for r in rows]
     finally:
         store.close()
 
@@ -46,7 +48,9 @@ def format_hits(rows: list[dict[str, Any]], tz: ZoneInfo) -> str:
     if not rows:
         return "no alerts in that period"
     return "\n".join(f"{shown_time(r['time'], tz)}  {r['status']:7} {r['channel']:14} "
-                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>" for r in rows)
+                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>"
+                     + (f"  (article: {r['article']})" if r.get("article") else "")
+                     for r in rows)
 
 
 def backtest(config: Config, query: str, since: float, *, inline: bool = False,
@@ -80,7 +84,7 @@ def backtest(config: Config, query: str, since: float, *, inline: bool = False,
                           "alert")
         doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
                        author=row["author"], categories=tuple(json.loads(row["categories"])),
-                       feed=row["feed_name"])
+                       feed=row["feed_name"], article=row["article"])
         m = matcher.match_profile(name, doc)
         if m is not None:
             published = row["published_at"]

@@ -20,6 +20,7 @@ from watcher.deliver.text import (
     one_line,
     profiles_label,
     snippet_parts,
+    snippet_source,
     terms_label,
     web_link,
 )
@@ -54,7 +55,8 @@ def render_console(alert: Alert, tz: ZoneInfo, *, bold: bool = False) -> str:
     snippet = "".join(f"{BOLD}{t}{UNBOLD}" if strong and bold else t
                       for t, strong in snippet_parts(alert.snippet))
     if snippet:
-        lines.append("  " + snippet)
+        source = snippet_source(alert.snippet)
+        lines.append("  " + (f"{source}: " if source else "") + snippet)
     if alert.terms:
         lines.append("  matched: " + terms_label(alert.terms))
     return "\n".join(lines)
