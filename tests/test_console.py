@@ -152,11 +152,13 @@ def test_snippet_parts_clip_bad_spans() -> None:
 
 
 @pytest.mark.parametrize(("field", "line"), [
-    ("article", "  in the article: …the engine for Turkey's future fighter, dubbed **TF-X**…"),
-    ("summary", "  …the engine for Turkey's future fighter, dubbed **TF-X**…"),
-    (None, "  …the engine for Turkey's future fighter, dubbed **TF-X**…"),
+    ("article", "  in the article: …the engine for Turkey's future fighter, dubbed TF-X…"),
+    ("summary", "  …the engine for Turkey's future fighter, dubbed TF-X…"),
+    (None, "  …the engine for Turkey's future fighter, dubbed TF-X…"),
 ])
 def test_a_snippet_from_the_article_is_marked(field: Any, line: str) -> None:
     text = "…the engine for Turkey's future fighter, dubbed TF-X…"
     alert = make_alert(snippet=Snippet(text, ((48, 52),), field))
     assert render_console(alert, TZ).splitlines()[3] == line
+    bold = line.replace("TF-X", "\x1b[1mTF-X\x1b[22m")   # on a terminal
+    assert render_console(alert, TZ, bold=True).splitlines()[3] == bold
