@@ -26,6 +26,7 @@ from watcher.decisions import (
     needs_matching,
 )
 from watcher.dedup import StorySignature, canonical_url, content_hash, item_key
+from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
@@ -105,6 +106,8 @@ class Pipeline:
         if parsed is None:
             return self._failed(feed, state, now, interval,
                                 f"parse failure: {fetched.parse_error}", "hard", None)
+        if parsed.html_page:
+            return await self._html_page(feed, state, now, interval, parsed, request.url)
         if parsed.problem:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
@@ -121,6 +124,23 @@ class Pipeline:
                            "new items" if recorded.new_items else "no new items",
                            len(parsed.items) + parsed.unchanged, recorded.new_items,
                            recorded.alerts, old_items=recorded.old_items)
+
+    async def _html_page(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                         parsed: ParsedFeed, url: str) -> PollOutcome:
+        """The URL serves an HTML page: follow the feed it advertises (once, recorded as
+        `current_url` and in the meta `advertised:URL`), or fail saying what it is."""
+        key = advertised_key(feed.url)
+        target = parsed.advertised[0] if parsed.advertised else None
+        if target is None or target == url or self.store.get_meta(key) is not None:
+            return self._failed(feed, state, now, interval, html_page_problem(parsed.advertised),
+                                "hard", None)
+        log.warning("feed %s: %s serves an HTML page; polling the feed it advertises from now "
+                    "on: %s", feed.label, url, target, extra={"feed": feed.label})
+        with self.store.transaction():
+            self.store.set_meta(key, target)
+            self.store.save_feed(replace(state, current_url=target, etag=None,
+                                         last_modified=None, body_hash=None))
+        return await self.poll(feed, now)
 
     # -- feed state -----------------------------------------------------------------------
     def _after_fetch(self, feed: FeedConfig, state: FeedState, result: FetchResult) -> FeedState:
