@@ -110,6 +110,13 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str], url: str,
     `known_items` are the `item_digests` of the feed's previous document: items whose bytes
     are unchanged are left out of the parse (and of the result), see watcher/delta.py.
     """
+    body = _unpacked(body)
+    from watcher import discover, jsonfeed  # late: both import this module's helpers
+
+    if jsonfeed.looks_like_json(body, headers):
+        return jsonfeed.parse_json_feed(body, url=url, feed_name=feed_name)
+    if discover.looks_like_html(body):
+        return discover.html_page(body, url)
     doc = _decoded(body, headers, url)
     spans = doc.scan.spans
     digests = delta.digests(doc.data, spans)
@@ -140,14 +147,19 @@ def _delta_parse(doc: _Decoded, cut: delta.Cut, url: str, feed_name: str | None,
         return None
 
 
-def _decoded(body: bytes, headers: Mapping[str, str], url: str) -> _Decoded:
-    """Guards, then the document decoded once by feedparser's rules (ParseError if refused)."""
+def _unpacked(body: bytes) -> bytes:
+    """The document, gunzipped if it came gzipped, without leading blank lines."""
     if not body or not body.strip():
         raise ParseError("empty document")
     if body[:2] == _GZIP_MAGIC:
         body = _gunzip(body)
     # Blank lines before "<?xml" make strict XML parsers give up on the whole document.
-    body = body.lstrip(b" \t\r\n")
+    return body.lstrip(b" \t\r\n")
+
+
+def _decoded(body: bytes, headers: Mapping[str, str], url: str) -> _Decoded:
+    """Guards, then the XML document decoded once by feedparser's rules (ParseError if
+    refused)."""
     response_headers = {k.lower(): v for k, v in headers.items()}
     wide = body[:2] in (b"<\x00", b"\x00<", b"\xff\xfe", b"\xfe\xff")
     if wide:
