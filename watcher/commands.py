@@ -18,8 +18,9 @@ from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, W
 from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
 from watcher.pipeline import parse_in_thread
-from watcher.query import Document, Matcher, plain_text
+from watcher.query import Document, Matcher
 from watcher.store import open_store
+from watcher.text import plain_text
 from watcher.timeparse import format_duration
 
 

@@ -21,7 +21,7 @@ from watcher.errors import FetchError, ParseError
 from watcher.faults import crash_point
 from watcher.fetchpool import Fetched, FetchPool
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
-from watcher.query import Document, make_snippet, plain_text
+from watcher.query import Document, make_snippet
 from watcher.routing import Route, Router
 from watcher.schedule import (
     adaptive_interval,
@@ -33,6 +33,7 @@ from watcher.schedule import (
     remember_arrival,
 )
 from watcher.store import FeedState, Store, StoredItem
+from watcher.text import plain_text
 
 if TYPE_CHECKING:   # the in-process path imports them when used (see `_fetch`, `_digest`)
     from watcher.fetch import Fetcher

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from watcher.models import Hit, Match, Snippet
 from watcher.query.document import Document
-from watcher.query.normalize import plain_text
+from watcher.text import plain_text
 
 ELLIPSIS = "…"
 _SOURCES = ("summary", "content", "title")
