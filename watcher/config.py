@@ -278,8 +278,8 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     problems: list[str] = []
-    warnings: list[str] = []
-    raw = _substitute_all(raw, env, path, problems, warnings)
+    switched_off: dict[str, tuple[str, ...]] = {}
+    raw = _substitute_all(raw, env, path, problems, switched_off)
     try:
         root = _Root.model_validate(raw)
     except ValidationError as exc:
@@ -287,12 +287,14 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    return validate(path, root, warnings)
+    return validate(path, root, switched_off)
 
 
 def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,
-                    problems: list[str], warnings: list[str]) -> dict[str, Any]:
-    """Replace ${VAR} everywhere; an optional channel missing a variable is switched off."""
+                    problems: list[str], switched_off: dict[str, tuple[str, ...]]
+                    ) -> dict[str, Any]:
+    """Replace ${VAR} everywhere; an optional channel missing a variable is switched off
+    (`switched_off` gets its name and the variables it misses)."""
     channels = raw.get("channels")
     if isinstance(channels, dict):
         kept: dict[str, Any] = {}
@@ -301,8 +303,7 @@ def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,
             value = _substitute(body, env, missing)
             optional = isinstance(body, dict) and body.get("optional") is True
             if missing and optional:
-                warnings.append(f"channel {name!r} is off: environment variable "
-                                f"{', '.join(sorted(set(missing)))} not set")
+                switched_off[name] = tuple(sorted(set(missing)))
                 continue
             for var in missing:
                 problems.append(f"{path}: channels.{name}: environment variable {var} is not set")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,7 +17,12 @@ from watcher.config import (
 from watcher.errors import ConfigError
 
 
-def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
+def validate(path: Path, root: _Root, switched_off: Mapping[str, Sequence[str]]) -> Config:
+    """The checked config; `switched_off` names the optional channels left off (each with
+    the environment variables it misses): references to them are no error."""
+    warnings = [f"channel {name!r} is off: environment variable {', '.join(missing)} not set"
+                for name, missing in switched_off.items()]
+    off = set(switched_off)
     problems: list[str] = []
     feeds = list(root.feeds)
     for i, opml in enumerate(root.opml):
@@ -28,9 +34,9 @@ def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
     channels = dict(root.channels)
     for name, channel in channels.items():
         problems.extend(f"{path}: channels.{name}: {p}" for p in _channel_problems(channel))
-    _check_profiles(path, root, feeds, channels, problems, warnings)
+    _check_profiles(path, root, feeds, channels, problems, off)
     for name in root.watcher.health:
-        if name not in channels and name not in _switched_off(warnings):
+        if name not in channels and name not in off:
             problems.append(f"{path}: watcher.health: unknown channel {name!r}")
     if not problems:
         problems.extend(_query_problems(path, root))
@@ -38,10 +44,6 @@ def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
         raise ConfigError(problems)
     return Config(path=path, settings=root.watcher, aliases=dict(root.aliases), feeds=tuple(feeds),
                   profiles=root.profiles, channels=channels, warnings=tuple(warnings))
-
-
-def _switched_off(warnings: list[str]) -> set[str]:
-    return {w.split("'")[1] for w in warnings if w.startswith("channel '")}
 
 
 def _unique_feeds(feeds: list[FeedConfig], path: Path, problems: list[str]) -> list[FeedConfig]:
@@ -82,8 +84,7 @@ def _channel_problems(channel: ChannelConfig) -> list[str]:
 
 def _check_profiles(path: Path, root: _Root, feeds: list[FeedConfig],
                     channels: dict[str, ChannelConfig], problems: list[str],
-                    warnings: list[str]) -> None:
-    off = _switched_off(warnings)
+                    off: set[str]) -> None:
     selectors = {f.name for f in feeds if f.name} | {f.url for f in feeds}
     selectors |= {tag for f in feeds for tag in f.tags}
     names: set[str] = set()
