@@ -5,7 +5,7 @@ the pipeline: the worker processes that fetch and parse on every core
 (watcher/fetchpool.py; the in-process fetcher plus a feedparser process pool when a
 parser pool is given, as some tests do), the metrics the stages record,
 and feed health (watcher.health decides; here its notices are queued as "health"
-alerts to the `[watcher] health` channels, and the network-down check runs).
+or "recovered" alerts to the `[watcher] health` channels, and the network-down check runs).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from watcher.deliver.outbox import Outbox
 from watcher.errors import DeliveryError, ParseError, WatcherError
 from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
-from watcher.models import Alert, Match, ParsedFeed, Snippet
+from watcher.models import Alert, AlertKind, Match, ParsedFeed, Snippet
 from watcher.pipeline import Pipeline, PollOutcome
 from watcher.routing import Router
 from watcher.schedule import arrivals_key, loads_arrivals
@@ -275,7 +275,8 @@ class Engine:
         for channel in self.config.settings.health:
             if channel not in self.config.channels:
                 continue
-            alert = Alert(id=0, channel=channel, kind="health", profiles=("health",),
+            kind: AlertKind = "recovered" if notice.recovered else "health"
+            alert = Alert(id=0, channel=channel, kind=kind, profiles=("health",),
                           title=notice.title, link=notice.link, feed=feed or "watcher",
                           published=datetime.fromtimestamp(now, UTC),
                           snippet=Snippet(notice.detail), terms=())

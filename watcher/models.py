@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+AlertKind = Literal["new", "update", "also", "edit", "test", "health", "recovered"]
+"""What an alert says (see `Alert`); renderers choose their words and icons by it."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,14 @@ class Alert:
 
     kind: "new" (a story), "update" (an edit that newly matches), "also" (another
     outlet's copy of an alerted story: a thread reply in Slack), "edit" (a changed
-    title, for on_update = "thread"), "test" (watcher test-alert).
+    title, for on_update = "thread"), "test" (watcher test-alert), "health" (a feed
+    failing, quiet or gone, or the network down), "recovered" (a feed or the network
+    back).
     """
 
     id: int
     channel: str
-    kind: str
+    kind: AlertKind
     profiles: tuple[str, ...]
     title: str
     link: str

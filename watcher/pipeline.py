@@ -20,7 +20,7 @@ from watcher.dedup import (
 from watcher.errors import FetchError, ParseError
 from watcher.faults import crash_point
 from watcher.fetchpool import Fetched, FetchPool
-from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
+from watcher.models import Alert, AlertKind, FetchResult, Item, Match, ParsedFeed
 from watcher.query import Document, make_snippet
 from watcher.routing import Route, Router
 from watcher.schedule import (
@@ -291,7 +291,7 @@ class Pipeline:
                                content=content, matched=matched, story_id=story_id)
         return queued
 
-    def _alert(self, channel: str, kind: str, matches: list[Match], item: Item, doc: Document,
+    def _alert(self, channel: str, kind: AlertKind, matches: list[Match], item: Item, doc: Document,
                title: str, story_id: int | None) -> Alert:
         terms = tuple(dict.fromkeys(t for m in matches for t in m.terms))
         snippet = make_snippet(doc, matches[0]) if matches else make_snippet(doc, _EMPTY)
