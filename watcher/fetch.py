@@ -15,6 +15,12 @@ for a ConnectError by the types of its causes (`describe_transport_error`), neve
 by message text. Messages name the URL without its userinfo, never the credentials.
 
 httpx is used through its public API only: its own transport and connection pool.
+That pool asks each idle connection "is_readable" whenever a request starts or ends,
+and anyio answers by building every socket attribute: measured on 2 busy cores (load
+12-14), 1,000 conditional GETs answered 304 over 5 pooled connections took 1.34-1.36 s
+of CPU against 0.99-1.17 s with a custom network backend polling the socket (main at
+2bbf770). tests/bench/polling.py --feeds 1000 saw no difference through its noise (warm
+round 2.78 s of CPU before, 2.87 s after, medians of 3 at load 19-26), so no private hook.
 """
 
 from __future__ import annotations
