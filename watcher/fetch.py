@@ -389,7 +389,7 @@ def describe_transport_error(exc: httpx.TransportError, *, connect: float,
         return "DNS lookup failed", "transient"
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return "connection refused", "transient"
-    if any(isinstance(c, ssl.SSLError | ssl.CertificateError) for c in causes):
+    if any(isinstance(c, ssl.SSLError) for c in causes):   # certificate checks too
         return "TLS handshake failed", "transient"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "server closed the connection or broke the protocol", "transient"
