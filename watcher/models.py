@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from watcher.storyindex import StoryPrint
 
 AlertKind = Literal["new", "update", "also", "edit", "test", "health", "recovered"]
 """What an alert says (see `Alert`); renderers choose their words and icons by it."""
@@ -28,6 +31,7 @@ class Item:
     author: str = ""
     categories: tuple[str, ...] = ()
     published: datetime | None = None
+    story_print: StoryPrint | None = None   # its story index print (the fetch workers add it)
 
 
 @dataclass(frozen=True)

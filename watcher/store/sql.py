@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
+from watcher.health import Record as HealthRecord
 from watcher.models import Alert
+from watcher.schedule import ARRIVALS_KEPT
 from watcher.store.base import (
     FeedState,
     OutboxRow,
@@ -32,7 +34,6 @@ _SAVE_FEED = (
 def feed_from_row(row: dict[str, Any]) -> FeedState:
     data = {k: row[k] for k in FEED_COLUMNS}
     data["gone"] = bool(data["gone"])
-    data["health_reported"] = bool(data["health_reported"])
     return FeedState(**data)
 
 
@@ -184,11 +185,50 @@ class SQLStore:
                         " RETURNING id", (signature, item_id, now))
         return int(row["id"]) if row else 0
 
-    def recent_stories(self, since: float) -> list[tuple[int, str]]:
-        """(story id, signature) of every story item seen since then: first copies and joins."""
+    def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None:
+        """Index a story item's print keys under its story (watcher/storyindex.py)."""
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 300):
+            chunk = unique[i:i + 300]
+            args: list[Any] = []
+            for key in chunk:
+                args += (key, story_id, now)
+            self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
+                       + ", ".join("(?, ?, ?)" for _ in chunk), args)
+
+    def story_hits(self, probes: Sequence[int], since: float) -> list[tuple[int, int]]:
+        """(key, story id) of every indexed key among `probes` since then."""
+        unique = list(dict.fromkeys(probes))
+        hits: list[tuple[int, int]] = []
+        for i in range(0, len(unique), 500):
+            chunk = unique[i:i + 500]
+            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(
+                "SELECT key, story_id FROM story_keys WHERE created_at >= ? AND key IN ("
+                + ", ".join("?" for _ in chunk) + ")", [since, *chunk])]
+        return hits
+
+    def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of these stories' items seen since then, oldest first."""
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return []
+        rows = self._rows(
+            "SELECT id, story_id, signature FROM items WHERE seen_at >= ? AND signature IS NOT"
+            f" NULL AND story_id IN ({', '.join('?' for _ in ids)}) ORDER BY id", [since, *ids])
+        return [(int(r["story_id"]), r["signature"]) for r in rows]
+
+    def unindexed_story_items(self, since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of story items since then whose story has no index key (a
+        store upgraded from before the index)."""
         return [(int(r["story_id"]), r["signature"]) for r in self._rows(
             "SELECT story_id, signature FROM items WHERE seen_at >= ? AND story_id IS NOT NULL"
-            " AND signature IS NOT NULL ORDER BY id", (since,))]
+            " AND signature IS NOT NULL AND NOT EXISTS (SELECT 1 FROM story_keys AS k"
+            " WHERE k.story_id = items.story_id) ORDER BY id", (since,))]
+
+    def prune_story_keys(self, before: float) -> int:
+        """Forget index keys older than the story window: no item can join them any more."""
+        with self.transaction():
+            return self._exec("DELETE FROM story_keys WHERE created_at < ?", (before,))
 
     # -- outbox ---------------------------------------------------------------------------
     def add_alert(self, alert: Alert, *, dedupe_key: str, item_id: int | None, urgent: bool,
@@ -268,6 +308,18 @@ class SQLStore:
             "SELECT DISTINCT channel FROM alerts WHERE story_id = ? AND kind IN ('new', 'update')"
             " ORDER BY channel", (story_id,))]
 
+    def story_channels_of(self, story_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+        """The channels each story reached (first alerts and updates), for many stories."""
+        found: dict[int, set[str]] = {}
+        ids = list(dict.fromkeys(story_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in self._rows(
+                    "SELECT DISTINCT story_id, channel FROM alerts WHERE kind IN ('new', 'update')"
+                    f" AND story_id IN ({', '.join('?' for _ in chunk)})", chunk):
+                found.setdefault(int(r["story_id"]), set()).add(r["channel"])
+        return {sid: frozenset(chs) for sid, chs in found.items()}
+
     def hits(self, since: float, profile: str | None = None) -> list[OutboxRow]:
         rows = self._outbox("created_at >= ? AND kind IN ('new', 'update')"
                             " ORDER BY created_at DESC, id DESC", (since,))
@@ -297,6 +349,44 @@ class SQLStore:
     def set_meta(self, key: str, value: str) -> None:
         self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
                    " DO UPDATE SET value = excluded.value", (key, value))
+
+    def last_digest_at(self, channel: str) -> float | None:
+        row = self._one("SELECT last_digest_at FROM channel_state WHERE channel = ?", (channel,))
+        return None if row is None or row["last_digest_at"] is None \
+            else float(row["last_digest_at"])
+
+    def set_last_digest_at(self, channel: str, at: float) -> None:
+        self._exec("INSERT INTO channel_state (channel, last_digest_at) VALUES (?, ?)"
+                   " ON CONFLICT (channel) DO UPDATE SET last_digest_at = excluded.last_digest_at",
+                   (channel, at))
+
+    # -- arrivals and health --------------------------------------------------------------
+    def arrivals(self, feed_url: str) -> list[float]:
+        """The most recent times new items arrived (ARRIVALS_KEPT at most), oldest first."""
+        rows = self._rows("SELECT arrived_at FROM feed_arrivals WHERE feed_url = ?"
+                          " ORDER BY arrived_at DESC LIMIT ?", (feed_url, ARRIVALS_KEPT))
+        return [float(r["arrived_at"]) for r in reversed(rows)]
+
+    def add_arrival(self, feed_url: str, at: float) -> list[float]:
+        """Remember an arrival, forget those beyond the most recent ARRIVALS_KEPT."""
+        self._exec("INSERT INTO feed_arrivals (feed_url, arrived_at) VALUES (?, ?)"
+                   " ON CONFLICT DO NOTHING", (feed_url, at))
+        kept = self.arrivals(feed_url)
+        if len(kept) == ARRIVALS_KEPT:
+            self._exec("DELETE FROM feed_arrivals WHERE feed_url = ? AND arrived_at < ?",
+                       (feed_url, kept[0]))
+        return kept
+
+    def health_records(self) -> dict[str, HealthRecord]:
+        """Every feed's health record by its URL, and the network's under 'network'."""
+        return {r["subject"]: HealthRecord(r["state"], int(r["episode"]), r["since"])
+                for r in self._rows("SELECT subject, state, episode, since FROM health_records")}
+
+    def save_health_record(self, subject: str, record: HealthRecord) -> None:
+        self._exec("INSERT INTO health_records (subject, state, episode, since)"
+                   " VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET"
+                   " state = excluded.state, episode = excluded.episode, since = excluded.since",
+                   (subject, record.state, record.episode, record.since))
 
     # -- housekeeping ---------------------------------------------------------------------
     def prune(self, older_than: float) -> int:
