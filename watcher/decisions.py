@@ -55,13 +55,14 @@ class Candidate:
     """One item of the document, as the pipeline prepared it (plain texts, keys)."""
 
     key: str
-    canonical_url: str | None
+    canonical_url: str | None     # its identity: the article page's own, else its link's
     content_hash: str
     title: str                    # plain text
     summary: str                  # plain text
     published: float | None       # epoch seconds
     matches: tuple[Match, ...] = ()   # after feed scoping; filled only where `needs_matching`
     story_print: StoryPrint | None = None   # computed by the fetch workers (or on demand)
+    other_url: str | None = None  # its link's canonical URL, when the page names another
 
     @property
     def print(self) -> StoryPrint:
@@ -266,4 +267,5 @@ class _Deciding:
 
 
 def _identities(c: Candidate) -> list[str]:
-    return ([f"url:{c.canonical_url}"] if c.canonical_url else []) + [f"hash:{c.content_hash}"]
+    urls = [u for u in (c.canonical_url, c.other_url) if u]
+    return [f"url:{u}" for u in urls] + [f"hash:{c.content_hash}"]

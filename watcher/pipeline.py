@@ -8,10 +8,12 @@ applies that: items, stories and alerts written in the transaction that saves th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass, replace
 
+from watcher.article.policy import needs_article
 from watcher.config import FeedConfig
 from watcher.decisions import (
     Candidate,
@@ -30,7 +32,7 @@ from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.query import Document, make_snippet
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
-from watcher.source import FetchRequest, FetchSource
+from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
 from watcher.storyindex import print_of, rank_candidates
 from watcher.text import plain_text
@@ -109,6 +111,8 @@ class Pipeline:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
         first_sight = state.first_polled_at is None
+        parsed = await self._with_articles(feed, parsed, now, first_sight)
+        crash_point("after_articles")
         state = replace(state, body_hash=fetched.digest, title=parsed.title or state.title,
                         item_digests=" ".join(parsed.item_digests) or None)
         with self.store.transaction():
@@ -177,9 +181,7 @@ class Pipeline:
         Read what the store knows of the items, match those whose matches matter, decide
         (watcher.decisions, pure), then apply the decisions here."""
         prepared = [_Prepared.of(item) for item in parsed.items]
-        s = self.settings
-        rules = Rules(now=now, first_sight=first_sight, backfill=s.backfill_seconds,
-                      retention=s.retention_seconds, thread_edits=self._thread_edits)
+        rules = self._rules(now, first_sight)
         knowledge = self._knowledge(feed.url, [p.candidate for p in prepared])
         for p in prepared:
             if needs_matching(p.candidate, knowledge, rules):
@@ -192,6 +194,38 @@ class Pipeline:
                            self.router.routes)
         return self._apply(feed, prepared, decisions, now)
 
+    def _rules(self, now: float, first_sight: bool) -> Rules:
+        s = self.settings
+        return Rules(now=now, first_sight=first_sight, backfill=s.backfill_seconds,
+                     retention=s.retention_seconds, thread_edits=self._thread_edits)
+
+    async def _with_articles(self, feed: FeedConfig, parsed: ParsedFeed, now: float,
+                             first_sight: bool) -> ParsedFeed:
+        """Each new teaser item with its linked page's text (`article` mode "auto"; every
+        new item with "always"), fetched and extracted by the source, all at once and
+        each within the fetch timeout. Known items, and new ones that will be recorded
+        silently (too old, known elsewhere), fetch nothing."""
+        mode = self.router.config.article_mode(feed)
+        wanted = [i for i, item in enumerate(parsed.items) if needs_article(item, mode)]
+        if not wanted:
+            return parsed
+        rules = self._rules(now, first_sight)
+        candidates = [_Prepared.of(parsed.items[i]).candidate for i in wanted]
+        knowledge = self._knowledge(feed.url, candidates)
+        fetch = [i for i, c in zip(wanted, candidates, strict=True)
+                 if c.key not in knowledge.stored and needs_matching(c, knowledge, rules)]
+        timeout = self.settings.timeout_seconds
+        articles = await asyncio.gather(*(self.source.article(ArticleRequest(
+            parsed.items[i].link or "", timeout)) for i in fetch))
+        items = list(parsed.items)
+        for i, article in zip(fetch, articles, strict=True):
+            items[i] = replace(items[i], article=article)
+            if article.outcome != "ok":
+                log.info("feed %s: no article for %s: %s%s", feed.label, items[i].link,
+                         article.outcome, f" ({article.detail})" if article.detail else "",
+                         extra={"feed": feed.label})
+        return replace(parsed, items=tuple(items))
+
     def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
         stored = {key: _known(row) for key, row in
                   self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
@@ -199,6 +233,8 @@ class Pipeline:
         for c in candidates:
             if c.key not in stored and c.key not in elsewhere:
                 row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
+                if row is None and c.other_url:
+                    row = self.store.known_elsewhere(c.other_url, c.content_hash)
                 if row is not None:
                     elsewhere[c.key] = _known(row)
         return Knowledge(stored=stored, elsewhere=elsewhere)
@@ -266,7 +302,9 @@ class Pipeline:
             content_hash=c.content_hash, feed_name=item.feed_name, title=c.title,
             link=item.link, summary=p.summary, content=p.content, author=item.author,
             categories=item.categories, published_at=c.published, seen_at=now,
-            matched=list(d.matched), story_id=story_id)
+            matched=list(d.matched), story_id=story_id,
+            article=item.article.text if item.article else "",
+            article_outcome=item.article.outcome if item.article else None)
 
     def _alert(self, planned: PlannedAlert, p: _Prepared, story_id: int | None) -> Alert:
         matches = planned.matches
@@ -333,12 +371,17 @@ class _Prepared:
         summary, content = plain_text(item.summary), plain_text(item.content)
         title = plain_text(item.title)
         text = f"{summary}\n{content}"
+        article = item.article
         doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name)
+                       author=item.author, categories=item.categories, feed=item.feed_name,
+                       article=article.text if article else "")
         chash = content_hash(title, text)
+        link = canonical_url(item.link) if item.link else None
+        # the page's own canonical URL (same site, not its home page) is the item's identity
+        page = canonical_url(article.identity) if article and article.identity else None
         return cls(item, doc, summary, content, Candidate(
             key=item_key(item.guid, item.link, title, text),
-            canonical_url=canonical_url(item.link) if item.link else None,
+            canonical_url=page or link, other_url=link if page and page != link else None,
             content_hash=chash, title=title, summary=summary,
             published=item.published.timestamp() if item.published else None,
             story_print=item.story_print))

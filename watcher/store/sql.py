@@ -153,14 +153,15 @@ class SQLStore:
                     content_hash: str, feed_name: str, title: str, link: str | None,
                     summary: str, content: str, author: str, categories: Sequence[str],
                     published_at: float | None, seen_at: float, matched: Sequence[str],
-                    story_id: int | None) -> int:
+                    story_id: int | None, article: str = "",
+                    article_outcome: str | None = None) -> int:
         row = self._one(
             "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
-            " link, summary, content, author, categories, published_at, seen_at, matched, story_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            " link, summary, content, author, categories, published_at, seen_at, matched, story_id,"
+            " article, article_outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (feed_url, key, canonical_url, content_hash, feed_name, title, link, summary, content,
              author, json.dumps(list(categories), ensure_ascii=False), published_at, seen_at,
-             json.dumps(list(matched)), story_id))
+             json.dumps(list(matched)), story_id, article, article_outcome))
         return int(row["id"]) if row else 0
 
     def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
@@ -173,6 +174,28 @@ class SQLStore:
     def update_item_story(self, item_id: int, story_id: int, signature: str) -> None:
         self._exec("UPDATE items SET story_id = ?, signature = ? WHERE id = ?",
                    (story_id, signature, item_id))
+
+    def alert_articles(self, alert_ids: Sequence[int]) -> dict[int, str]:
+        """What came of fetching the article of each alert's item (alerts without one left
+        out)."""
+        ids = list(dict.fromkeys(alert_ids))
+        found: dict[int, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            found.update({int(r["id"]): r["article_outcome"] for r in self._rows(
+                "SELECT a.id, i.article_outcome FROM alerts AS a JOIN items AS i"
+                " ON i.id = a.item_id WHERE i.article_outcome IS NOT NULL AND a.id IN ("
+                + ", ".join("?" for _ in chunk) + ")", chunk)})
+        return found
+
+    def article_outcomes(self, since: float) -> dict[str, dict[str, int]]:
+        """Per feed, how many article fetches since then came to each outcome."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self._rows("SELECT feed_url, article_outcome, COUNT(*) AS n FROM items"
+                            " WHERE seen_at >= ? AND article_outcome IS NOT NULL"
+                            " GROUP BY feed_url, article_outcome", (since,)):
+            out.setdefault(r["feed_url"], {})[r["article_outcome"]] = int(r["n"])
+        return out
 
     def items_since(self, since: float) -> list[dict[str, Any]]:
         """Every column of the items seen since then, newest first (for backtest)."""
