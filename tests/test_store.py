@@ -264,6 +264,14 @@ def test_one_alert_per_channel_and_dedupe_key(store: Store) -> None:
     assert row.alert == replace(alert("slack"), id=first)
 
 
+def test_an_alert_keeps_the_field_its_snippet_came_from(store: Store) -> None:
+    """So that renderers can say "in the article:" when the outbox hands it back."""
+    a = replace(alert(), snippet=Snippet("the engine for TF-X", ((15, 19),), "article"))
+    queue(store, a, "k-article")
+    queue(store, alert(), "k-plain")
+    assert [r.alert.snippet for r in store.pending("slack")] == [a.snippet, alert().snippet]
+
+
 def test_pending_retry_and_sent(store: Store) -> None:
     ids = [queue(store, alert(story_id=7), f"k{i}", now=T + i) for i in range(3)]
     assert [r.id for r in store.pending("slack")] == ids

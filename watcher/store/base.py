@@ -198,7 +198,7 @@ def alert_payload(alert: Alert) -> str:
         "kind": alert.kind, "profiles": list(alert.profiles), "title": alert.title,
         "link": alert.link, "feed": alert.feed, "published": _ts(alert.published),
         "snippet": alert.snippet.text, "bold": [list(b) for b in alert.snippet.bold],
-        "terms": list(alert.terms),
+        "snippet_field": alert.snippet.field, "terms": list(alert.terms),
     }, ensure_ascii=False)
 
 
@@ -209,6 +209,7 @@ def alert_from_payload(alert_id: int, channel: str, story_id: int | None, payloa
         id=alert_id, channel=channel, kind=data["kind"], profiles=tuple(data["profiles"]),
         title=data["title"], link=data["link"], feed=data["feed"],
         published=datetime.fromtimestamp(published, UTC) if published is not None else None,
-        snippet=Snippet(data["snippet"], tuple((int(a), int(b)) for a, b in data["bold"])),
+        snippet=Snippet(data["snippet"], tuple((int(a), int(b)) for a, b in data["bold"]),
+                        data.get("snippet_field")),
         terms=tuple(data["terms"]), story_id=story_id,
     )
