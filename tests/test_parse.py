@@ -178,7 +178,7 @@ def test_javascript_and_other_schemes_dropped() -> None:
 def test_summary_html_is_kept_raw_and_its_scripts_never_become_text() -> None:
     """feedparser's sanitiser is off (watcher never renders feed HTML); plain_text, which
     every summary goes through before it is matched, stored or shown, drops scripts."""
-    from watcher.query.normalize import plain_text
+    from watcher.text import plain_text
 
     summary = ('<p>Ankara <a href="/rel">talks</a></p><script>S-400 deal()</script>'
                '<style>.S-400{}</style><img src=x onerror="S-400">')

@@ -22,11 +22,12 @@ from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Article, Item, Snippet
 from watcher.pipeline import PollOutcome
 from watcher.progress import Progress, progress_line
-from watcher.query import Document, Matcher, plain_text
+from watcher.query import Document, Matcher
 from watcher.retention import POLL_PRUNE_PERIOD, prune_if_due
 from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
 from watcher.summary import RoundSummary, sent_count
+from watcher.text import plain_text
 from watcher.timeparse import format_duration
 
 log = logging.getLogger("watcher.poll")

@@ -30,12 +30,13 @@ from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
-from watcher.query import Document, make_snippet, plain_text
+from watcher.query import Document, make_snippet
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
 from watcher.storyindex import COMMON, choose_candidates, print_of
+from watcher.text import plain_text
 
 log = logging.getLogger("watcher.pipeline")
 
