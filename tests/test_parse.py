@@ -233,19 +233,25 @@ BASES = b"""<?xml version="1.0"?>
 </channel></rss>"""
 
 
-def _documents() -> list[tuple[str, bytes]]:
+def _documents() -> list[Any]:
+    """Two documents made here, and four of the corpus (skipped, saying so, without it)."""
     atom, _ = render_feed(items=[ITEM, {"title": "TF-X", "link": "/kaan"}], title="Wire",
                           kind="atom", link="https://e.org/")
-    docs = [("bases", BASES), ("atom", atom)]
-    for name in ("al-monitor-rss2.xml", "straitstimes-singapore-rss2.xml",
-                 "evanfields-blog-atom-s400-substring.xml"):
-        docs.append((name, (SHARED / "feeds" / "real" / name).read_bytes()))
-    docs += [(p.name, p.read_bytes()) for p in sorted((SHARED / "feeds" / "hostile").glob(
-        "items-without-titles.xml"))]
+    docs: list[Any] = [pytest.param("bases", BASES, id="bases"),
+                       pytest.param("atom", atom, id="atom")]
+    for path in (SHARED / "feeds" / "real" / "al-monitor-rss2.xml",
+                 SHARED / "feeds" / "real" / "straitstimes-singapore-rss2.xml",
+                 SHARED / "feeds" / "real" / "evanfields-blog-atom-s400-substring.xml",
+                 SHARED / "feeds" / "hostile" / "items-without-titles.xml"):
+        if path.is_file():
+            docs.append(pytest.param(path.name, path.read_bytes(), id=path.name))
+        else:
+            docs.append(pytest.param(path.name, b"", id=path.name, marks=pytest.mark.skip(
+                reason=f"feed corpus not found at {SHARED / 'feeds'} (it is present in CI)")))
     return docs
 
 
-@pytest.mark.parametrize(("name", "body"), _documents(), ids=[n for n, _ in _documents()])
+@pytest.mark.parametrize(("name", "body"), _documents())
 def test_memoised_base_uri_changes_no_result(name: str, body: bytes,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """feedparser's base-URI function is memoised for speed: guids, links and xml:base
