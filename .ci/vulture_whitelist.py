@@ -22,6 +22,7 @@ _.handle_data
 # expat callbacks (parse.py)
 _.StartElementHandler
 _.EndElementHandler
+_.namespace_prefixes
 
 # http.server / socketserver hooks (metrics, the local test servers)
 daemon_threads
@@ -42,6 +43,10 @@ mechanism
 # __exit__ / __aexit__ signatures
 exc_type
 tb
+
+# logging.Formatter override and its signature (logs.py)
+_.formatTime
+datefmt
 
 # sqlite3 connection setting
 _.row_factory

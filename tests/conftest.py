@@ -14,7 +14,11 @@ from hypothesis import HealthCheck, settings
 from tests.servers.feeds import FeedServer
 from tests.servers.slack import SlackServer
 from tests.servers.smtp import SmtpServer
-from tests.support.runner import Daemon, Watcher, starts_watcher
+from tests.support.corpus import SHARED
+from tests.support.runner import REPO, Daemon, Run, Watcher, starts_watcher
+
+# re-exported for modules that import them from here (new code: import from tests/support)
+__all__ = ["REPO", "SHARED", "Daemon", "Run", "Watcher"]
 
 _real_connect = socket.socket.connect
 _real_popen_init = subprocess.Popen.__init__

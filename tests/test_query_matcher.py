@@ -12,7 +12,8 @@ from tests.support.runner import REPO
 from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.models import Hit, Match
-from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
+from watcher.query import Document, Matcher, compile_query, make_snippet
+from watcher.text import plain_text
 
 DEFAULT = load_config(REPO / "config" / "watcher.toml", {})
 # The default config's seed profiles, with its aliases: what users get out of the box.

@@ -26,18 +26,19 @@ from watcher.decisions import (
     needs_matching,
 )
 from watcher.dedup import StorySignature, canonical_url, content_hash, item_key
+from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
-from watcher.query import Document, make_snippet, plain_text
+from watcher.query import Document, make_snippet
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
-from watcher.storyindex import print_of, rank_candidates
+from watcher.storyindex import COMMON, choose_candidates, print_of
+from watcher.text import plain_text
 
 log = logging.getLogger("watcher.pipeline")
-CANDIDATE_STORIES = 20   # stories compared per new item at most: those sharing most keys
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Pipeline:
         if parsed is None:
             return self._failed(feed, state, now, interval,
                                 f"parse failure: {fetched.parse_error}", "hard", None)
+        if parsed.html_page:
+            return await self._html_page(feed, state, now, interval, parsed, request.url)
         if parsed.problem:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
@@ -122,6 +125,23 @@ class Pipeline:
                            "new items" if recorded.new_items else "no new items",
                            len(parsed.items) + parsed.unchanged, recorded.new_items,
                            recorded.alerts, old_items=recorded.old_items)
+
+    async def _html_page(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                         parsed: ParsedFeed, url: str) -> PollOutcome:
+        """The URL serves an HTML page: follow the feed it advertises (once, recorded as
+        `current_url` and in the meta `advertised:URL`), or fail saying what it is."""
+        key = advertised_key(feed.url)
+        target = parsed.advertised[0] if parsed.advertised else None
+        if target is None or target == url or self.store.get_meta(key) is not None:
+            return self._failed(feed, state, now, interval, html_page_problem(parsed.advertised),
+                                "hard", None)
+        log.warning("feed %s: %s serves an HTML page; polling the feed it advertises from now "
+                    "on: %s", feed.label, url, target, extra={"feed": feed.label})
+        with self.store.transaction():
+            self.store.set_meta(key, target)
+            self.store.save_feed(replace(state, current_url=target, etag=None,
+                                         last_modified=None, body_hash=None))
+        return await self.poll(feed, now)
 
     # -- feed state -----------------------------------------------------------------------
     def _after_fetch(self, feed: FeedConfig, state: FeedState, result: FetchResult) -> FeedState:
@@ -228,15 +248,28 @@ class Pipeline:
     def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
         stored = {key: _known(row) for key, row in
                   self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
+        tombstoned = self._tombstoned(feed_url, [c for c in candidates if c.key not in stored])
         elsewhere: dict[str, Known] = {}
         for c in candidates:
-            if c.key not in stored and c.key not in elsewhere:
+            if c.key not in stored and c.key not in elsewhere and c.key not in tombstoned:
                 row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
                 if row is None and c.other_url:
                     row = self.store.known_elsewhere(c.other_url, c.content_hash)
                 if row is not None:
                     elsewhere[c.key] = _known(row)
-        return Knowledge(stored=stored, elsewhere=elsewhere)
+        return Knowledge(stored=stored, elsewhere=elsewhere, tombstoned=tombstoned)
+
+    def _tombstoned(self, feed_url: str, unknown: list[Candidate]) -> frozenset[str]:
+        """The keys of these items the store does not hold whose key or canonical URL a
+        pruned item left as a tombstone (two queries for the document, none if it holds
+        every key)."""
+        if not unknown:
+            return frozenset()
+        keys = self.store.tombstoned(feed_url, [c.key for c in unknown])
+        by_url = {c.key: c.canonical_url for c in unknown
+                  if c.canonical_url and c.key not in keys}
+        urls = self.store.tombstoned_urls(list(by_url.values())) if by_url else set()
+        return frozenset(keys | {key for key, url in by_url.items() if url in urls})
 
     def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
                       now: float) -> Knowledge:
@@ -251,11 +284,13 @@ class Pipeline:
         since = now - self.settings.story_window_seconds
         ids: set[int] = set()
         if fresh:
-            hits = self.store.story_hits([p for c in fresh for p in c.print.probes], since)
+            postings: dict[int, list[int]] = {}
+            for key, sid in self.store.story_hits([p for c in fresh for p in c.print.probes],
+                                                  since, per_key=COMMON + 1):
+                postings.setdefault(key, []).append(sid)
             for c in fresh:
-                probes = set(c.print.probes)
-                ids.update(rank_candidates((sid for key, sid in hits if key in probes),
-                                           CANDIDATE_STORIES))
+                ids.update(choose_candidates({k: postings[k] for k in c.print.probes
+                                              if k in postings}))
         stories = [(sid, StorySignature.loads(sig))
                    for sid, sig in self.store.story_members(sorted(ids), since)]
         return replace(knowledge, stories=stories,

@@ -5,7 +5,6 @@ with a reason naming the missing path (CI has them, so they run there)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,12 +24,3 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(absent(path))
     return path
-
-
-def shared_files(folder: str, pattern: str = "*") -> list[Any]:
-    """One parameter per file of ../shared/FOLDER matching `pattern` (id: its name), or one
-    skipped parameter naming the folder when it is absent."""
-    path = SHARED / folder
-    if not path.is_dir():
-        return [pytest.param(path, id="absent", marks=pytest.mark.skip(reason=absent(path)))]
-    return [pytest.param(p, id=p.name) for p in sorted(path.glob(pattern))]

@@ -22,6 +22,7 @@ from watcher.store.base import (
     alert_from_payload,
     alert_payload,
 )
+from watcher.store.tombstones import Tombstones
 
 FEED_COLUMNS = [f.name for f in fields(FeedState)]
 _SAVE_FEED = (
@@ -54,7 +55,7 @@ def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
         alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
 
 
-class SQLStore:
+class SQLStore(Tombstones):
     """Everything but the connection. Not thread-safe: use it from one thread."""
 
     _depth = 0
@@ -219,15 +220,23 @@ class SQLStore:
             self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
                        + ", ".join("(?, ?, ?)" for _ in chunk), args)
 
-    def story_hits(self, probes: Sequence[int], since: float) -> list[tuple[int, int]]:
-        """(key, story id) of every indexed key among `probes` since then."""
+    def story_hits(self, probes: Sequence[int], since: float,
+                   per_key: int | None = None) -> list[tuple[int, int]]:
+        """(key, story id) of every indexed key among `probes` since then; at most
+        `per_key` stories of each key (a subject's stock phrases are held by many)."""
         unique = list(dict.fromkeys(probes))
         hits: list[tuple[int, int]] = []
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(
-                "SELECT key, story_id FROM story_keys WHERE created_at >= ? AND key IN ("
-                + ", ".join("?" for _ in chunk) + ")", [since, *chunk])]
+            inner = ("SELECT key, story_id, ROW_NUMBER() OVER (PARTITION BY key ORDER BY"
+                     " story_id) AS n FROM story_keys WHERE created_at >= ? AND key IN ("
+                     + ", ".join("?" for _ in chunk) + ")")
+            if per_key is None:
+                sql, args = f"SELECT key, story_id FROM ({inner}) AS k", [since, *chunk]
+            else:
+                sql = f"SELECT key, story_id FROM ({inner}) AS k WHERE n <= ?"
+                args = [since, *chunk, per_key]
+            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(sql, args)]
         return hits
 
     def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]:
@@ -419,9 +428,15 @@ class SQLStore:
                    (subject, record.state, record.episode, record.since))
 
     # -- housekeeping ---------------------------------------------------------------------
-    def prune(self, older_than: float) -> int:
-        """Forget items, stories, finished alerts and silent daemons older than that."""
+    def prune(self, older_than: float, *, tombstones_older_than: float | None = None) -> int:
+        """Forget items, stories, finished alerts and silent daemons older than `older_than`;
+        each item forgotten leaves a tombstone (see watcher/store/tombstones.py), and
+        tombstones of items first seen before `tombstones_older_than` go (if given)."""
         with self.transaction():
+            self._bury(self._rows("SELECT feed_url, item_key, canonical_url, seen_at FROM items"
+                                  " WHERE seen_at < ?", (older_than,)))
+            if tombstones_older_than is not None:
+                self._exec("DELETE FROM tombstones WHERE seen_at < ?", (tombstones_older_than,))
             n = self._exec("DELETE FROM items WHERE seen_at < ?", (older_than,))
             self._exec("DELETE FROM stories WHERE created_at < ?", (older_than,))
             self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
