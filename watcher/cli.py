@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", parents=[common], help="the daemon, in the foreground")
     run.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics and /healthz")
+    run.add_argument("--web", metavar="ADDR:PORT", help="also serve the dashboard")
+    web = sub.add_parser("web", parents=[common], help="serve the dashboard (read-only)")
+    web.add_argument("--listen", metavar="ADDR:PORT",
+                     help="where to listen (default: [web] listen, 127.0.0.1:8080)")
     poll = sub.add_parser("poll", parents=[common], help="one full cycle over every feed")
     poll.add_argument("--dry-run", action="store_true", help="print alerts, change no state")
     check = sub.add_parser("check", parents=[common], help="validate the config")
@@ -100,8 +104,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from watcher.daemon import run_daemon
 
         path = find_config(args.config)
-        return run_daemon(path, metrics=args.metrics)
+        return run_daemon(path, metrics=args.metrics, web=args.web)
     config = _load(args)
+    if args.command == "web":
+        from watcher.web.server import open_web
+
+        open_web(lambda: config, args.listen, "--listen").run()
+        return 0
     if args.command == "check":
         return asyncio.run(commands.check(config, online=args.online))
     if args.command == "poll":

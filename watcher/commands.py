@@ -19,7 +19,7 @@ from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
 from watcher.pipeline import parse_in_thread
 from watcher.query import Document, Matcher, plain_text
-from watcher.store import open_store
+from watcher.store import Store, open_store
 from watcher.timeparse import format_duration
 
 
@@ -117,40 +117,44 @@ def test_alert(config: Config, channel: str) -> int:
 def status(config: Config) -> dict[str, Any]:
     store = open_store(config.state)
     try:
-        states = {f.url: f for f in store.feeds()}
-        now = time.time()
-        leases = store.feed_leases()
-        feeds = []
-        for feed in config.feeds:
-            st = states.get(feed.url)
-            feeds.append({
-                "feed": feed.label, "url": feed.url,
-                "last_poll": st.last_poll_at if st else None,
-                "result": (st.last_status if st else "never polled"),
-                "last_error": st.last_error if st else None,
-                "errors_in_a_row": st.consecutive_failures if st else 0,
-                "items": st.items_total if st else 0,
-                "next_poll": (st.next_poll_at if st else now),
-                "gone": bool(st and st.gone),
-                "last_success": st.last_success_at if st else None,
-                "items_per_day": items_per_day(st.items_total, st.first_polled_at, now)
-                if st else None,
-                "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
-                "held_by": leases[feed.url][0] if feed.url in leases
-                and leases[feed.url][1] > now else None,
-            })
-        outbox = store.outbox_counts()
-        errors = store.channel_errors()
-        channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
-                     "sent": outbox.get(name, {}).get("sent", 0),
-                     "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
-                    for name in sorted(set(config.channels) | set(outbox))]
-        daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
-                    "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
-                   for d in store.daemons()]
-        return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+        return status_report(config, store, time.time())
     finally:
         store.close()
+
+
+def status_report(config: Config, store: Store, now: float) -> dict[str, Any]:
+    """What `watcher status` shows (the dashboard's feeds page shows it too)."""
+    states = {f.url: f for f in store.feeds()}
+    leases = store.feed_leases()
+    feeds = []
+    for feed in config.feeds:
+        st = states.get(feed.url)
+        feeds.append({
+            "feed": feed.label, "url": feed.url,
+            "last_poll": st.last_poll_at if st else None,
+            "result": (st.last_status if st else "never polled"),
+            "last_error": st.last_error if st else None,
+            "errors_in_a_row": st.consecutive_failures if st else 0,
+            "items": st.items_total if st else 0,
+            "next_poll": (st.next_poll_at if st else now),
+            "gone": bool(st and st.gone),
+            "last_success": st.last_success_at if st else None,
+            "items_per_day": items_per_day(st.items_total, st.first_polled_at, now)
+            if st else None,
+            "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
+            "held_by": leases[feed.url][0] if feed.url in leases
+            and leases[feed.url][1] > now else None,
+        })
+    outbox = store.outbox_counts()
+    errors = store.channel_errors()
+    channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
+                 "sent": outbox.get(name, {}).get("sent", 0),
+                 "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
+                for name in sorted(set(config.channels) | set(outbox))]
+    daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
+                "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
+               for d in store.daemons()]
+    return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
 
 
 def _ago(ts: float | None, now: float) -> str:

@@ -37,7 +37,8 @@ def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(path=path, settings=root.watcher, aliases=dict(root.aliases), feeds=tuple(feeds),
-                  profiles=root.profiles, channels=channels, warnings=tuple(warnings))
+                  profiles=root.profiles, channels=channels, warnings=tuple(warnings),
+                  web=root.web)
 
 
 def _switched_off(warnings: list[str]) -> set[str]:

@@ -306,7 +306,7 @@ class Daemon:
         return 0
 
 
-def run_daemon(path: Path, *, metrics: str | None = None) -> int:
+def run_daemon(path: Path, *, metrics: str | None = None, web: str | None = None) -> int:
     config = load_config(path)
     for warning in config.warnings:
         log.warning("%s", warning)
@@ -316,9 +316,25 @@ def run_daemon(path: Path, *, metrics: str | None = None) -> int:
             address = parse_address(metrics)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    store = open_store(config.state)
+    daemon: Daemon | None = None
+
+    def current_config() -> Config:   # the dashboard shows the config a SIGHUP reloaded
+        return daemon.config if daemon is not None else config
+
+    dashboard = None
+    if web is not None:
+        from watcher.web.server import open_web  # checks the address and binds, or refuses
+
+        dashboard = open_web(current_config, web, "--web")
+    try:
+        store = open_store(config.state)
+    except BaseException:
+        if dashboard is not None:
+            dashboard.close()
+        raise
 
     async def main() -> int:
+        nonlocal daemon
         daemon = Daemon(path, config, store)
         server = None
         if address is not None:
@@ -326,11 +342,17 @@ def run_daemon(path: Path, *, metrics: str | None = None) -> int:
                 server = MetricsServer(daemon.metrics, daemon.healthy, *address).start()
             except OSError as exc:
                 store.close()
+                if dashboard is not None:
+                    dashboard.close()
                 raise WatcherError(f"--metrics {metrics}: cannot listen: {exc.strerror}") from None
+        if dashboard is not None:
+            dashboard.start()
         try:
             return await daemon.run()
         finally:
             if server is not None:
                 server.stop()
+            if dashboard is not None:
+                dashboard.stop()
 
     return asyncio.run(main())

@@ -1,0 +1,109 @@
+"""The query tester (pure): a draft query over stored items, and why each item matched.
+
+The query is parsed by the profile parser (aliases allowed) and run by the same Matcher as
+`watcher backtest`; each match carries the terms and hits `watcher explain` reports, and
+the snippet an alert would show. A query that does not parse gives its message and the
+line with the caret under the fault, as `watcher check` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from watcher.errors import QueryError
+from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
+from watcher.web.pages import safe_link, segments
+
+NAME = "(draft query)"
+SHOWN = 200   # matches listed; every item is still scanned and counted
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    message: str
+    line: str
+    column: int   # where the caret goes (0-based, into `line`)
+
+
+@dataclass(frozen=True)
+class Hit:
+    term: str
+    field: str
+    text: str     # the words that matched, as the item wrote them
+
+
+@dataclass(frozen=True)
+class TesterItem:
+    title: str
+    link: str | None
+    feed: str
+    seen_at: float
+    terms: tuple[str, ...]
+    hits: tuple[Hit, ...]
+    snippet: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
+class TesterResult:
+    query: str
+    problem: ParseProblem | None = None
+    scanned: int = 0
+    matched: int = 0
+    items: tuple[TesterItem, ...] = field(default=())
+
+
+def parse_problem(exc: QueryError) -> ParseProblem:
+    """QueryError.render's message, line and caret column, as data for the page."""
+    message, line, caret = exc.render(indent="").split("\n")
+    return ParseProblem(message, line, len(caret) - 1)
+
+
+def check_query(query: str, aliases: Mapping[str, Sequence[str]]) -> ParseProblem | None:
+    try:
+        compile_query(query, aliases)
+    except QueryError as exc:
+        return parse_problem(exc)
+    return None
+
+
+def stored_document(row: Mapping[str, Any]) -> Document:
+    """An item row of the store as the matcher reads it."""
+    return Document(title=row["title"], summary=row["summary"], content=row["content"],
+                    author=row["author"], categories=tuple(json.loads(row["categories"])),
+                    feed=row["feed_name"])
+
+
+def run_tester(query: str, aliases: Mapping[str, Sequence[str]],
+               rows: Iterable[Mapping[str, Any]], *, shown: int = SHOWN) -> TesterResult:
+    """Match `query` against every row (newest first); list the first `shown` matches."""
+    problem = check_query(query, aliases)
+    if problem is not None:
+        return TesterResult(query, problem)
+    matcher = Matcher({NAME: query}, aliases)
+    scanned, matched = 0, 0
+    items: list[TesterItem] = []
+    for row in rows:
+        scanned += 1
+        doc = stored_document(row)
+        found = matcher.match(doc)
+        if not found:
+            continue
+        matched += 1
+        if len(items) >= shown:
+            continue
+        m = found[0]
+        hits = tuple(Hit(h.term, h.field, _hit_text(doc, h.field, h.start, h.end, h.term))
+                     for h in m.hits)
+        items.append(TesterItem(plain_text(row["title"]), safe_link(row["link"]),
+                                row["feed_name"], float(row["seen_at"]), m.terms, hits,
+                                tuple(segments(make_snippet(doc, m)))))
+    return TesterResult(query, None, scanned, matched, tuple(items))
+
+
+def _hit_text(doc: Document, name: str, start: int, end: int, term: str) -> str:
+    if name == "category":
+        return ", ".join(doc.categories)
+    return plain_text(str(getattr(doc, name, "")))[start:end] or term
