@@ -9,10 +9,13 @@ through its own connection.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -53,6 +56,15 @@ def bind(host: str, port: int, option: str) -> socket.socket:
     return sock
 
 
+class _Uvicorn(uvicorn.Server):
+    """Uvicorn without its own signal handling: SIGTERM and SIGINT are ours (it would raise
+    them again once stopped, ending the process by the signal instead of exit status 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class WebServer:
     """The dashboard on a bound socket; `run()` in this thread or `start()` on another."""
 
@@ -63,7 +75,7 @@ class WebServer:
         self.port = int(sock.getsockname()[1])
         self.host = str(sock.getsockname()[0])
         app = build_app(config, reader, config().web.token_value)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
+        self.server = _Uvicorn(uvicorn.Config(app, log_config=None, access_log=False,
                                                     lifespan="off", server_header=False))
         self._thread: threading.Thread | None = None
 
@@ -73,14 +85,30 @@ class WebServer:
         return f"http://{host}:{self.port}/"
 
     def run(self) -> None:
+        """Serve in this (the main) thread until SIGTERM or SIGINT."""
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop_soon)
+            await self._serve()
+
+        asyncio.run(main())
+
+    def _stop_soon(self) -> None:
+        log.info("stopping the dashboard")
+        self.server.should_exit = True
+
+    async def _serve(self) -> None:
         log.info("dashboard on %s", self.url)
         try:
-            self.server.run(sockets=[self.sock])
+            await self.server.serve(sockets=[self.sock])
         finally:
             self.close()
 
     def start(self) -> WebServer:
-        self._thread = threading.Thread(target=self.run, name="web", daemon=True)
+        """Serve on a thread of its own (beside the daemon); `stop()` ends it."""
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), name="web",
+                                        daemon=True)
         self._thread.start()
         return self
 
