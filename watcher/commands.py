@@ -19,7 +19,7 @@ from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
 from watcher.pipeline import parse_in_thread
 from watcher.query import Document, Matcher, plain_text
-from watcher.store import Store, open_store
+from watcher.store import FeedState, Store, open_store
 from watcher.timeparse import format_duration
 
 
@@ -123,12 +123,27 @@ def status(config: Config) -> dict[str, Any]:
 
 
 def status_report(config: Config, store: Store, now: float) -> dict[str, Any]:
-    """What `watcher status` shows (the dashboard's feeds page shows it too)."""
-    states = {f.url: f for f in store.feeds()}
-    leases = store.feed_leases()
-    feeds = []
+    """What `watcher status` shows."""
+    feeds = feed_status(config, store.feeds(), store.feed_leases(), now)
+    outbox = store.outbox_counts()
+    errors = store.channel_errors()
+    channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
+                 "sent": outbox.get(name, {}).get("sent", 0),
+                 "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
+                for name in sorted(set(config.channels) | set(outbox))]
+    daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
+                "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
+               for d in store.daemons()]
+    return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+
+
+def feed_status(config: Config, states: list[FeedState], leases: dict[str, tuple[str, float]],
+                now: float) -> list[dict[str, Any]]:
+    """Each configured feed's line of `watcher status` (the dashboard's feeds page too)."""
+    by_url = {f.url: f for f in states}
+    feeds: list[dict[str, Any]] = []
     for feed in config.feeds:
-        st = states.get(feed.url)
+        st = by_url.get(feed.url)
         feeds.append({
             "feed": feed.label, "url": feed.url,
             "last_poll": st.last_poll_at if st else None,
@@ -145,16 +160,7 @@ def status_report(config: Config, store: Store, now: float) -> dict[str, Any]:
             "held_by": leases[feed.url][0] if feed.url in leases
             and leases[feed.url][1] > now else None,
         })
-    outbox = store.outbox_counts()
-    errors = store.channel_errors()
-    channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
-                 "sent": outbox.get(name, {}).get("sent", 0),
-                 "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
-                for name in sorted(set(config.channels) | set(outbox))]
-    daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
-                "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
-               for d in store.daemons()]
-    return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+    return feeds
 
 
 def _ago(ts: float | None, now: float) -> str:

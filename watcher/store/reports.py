@@ -18,6 +18,7 @@ from watcher.store.sqlite import SQLiteStore
 
 DAY = 86400.0
 ALERT_KINDS = "('new', 'update')"   # the alerts that are hits (not replies, edits, health)
+_TESTER_COLUMNS = "id, feed_name, title, link, summary, content, author, categories, seen_at"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class Reports:
     def __init__(self, store: SQLStore) -> None:
         self._store = store
         self._pg = not isinstance(store, SQLiteStore)
+        # per-day counts of days that are over, by (what, day start): items are stored and
+        # alerts queued at the time they are seen, so a day that is over does not change
+        self._past: dict[tuple[str, float], dict[str, int]] = {}
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self._store._rows(sql, args)
@@ -67,20 +71,37 @@ class Reports:
         return f"CAST(({column} - ?) / {DAY} AS INTEGER)"   # truncation: column >= origin
 
     # -- alerts ---------------------------------------------------------------------------
-    def alert_days(self, origin: float) -> dict[str, dict[int, int]]:
+    def alert_days(self, origin: float, days: int) -> dict[str, dict[int, int]]:
         """Per profile, per day since `origin`: the stories alerted (each counted once
         however many channels it went to)."""
-        rows = self._rows(
-            f"SELECT profiles, {self._day('created_at')} AS day,"
-            " count(DISTINCT coalesce(story_id, -id)) AS n FROM alerts"
-            f" WHERE created_at >= ? AND kind IN {ALERT_KINDS} GROUP BY profiles, day",
-            (origin, origin))
+        sql = (f"SELECT profiles AS k, {self._day('created_at')} AS day,"
+               " count(DISTINCT coalesce(story_id, -id)) AS n FROM alerts"
+               f" WHERE created_at >= ? AND created_at < ? AND kind IN {ALERT_KINDS}"
+               " GROUP BY day, profiles")
         out: dict[str, dict[int, int]] = {}
-        for r in rows:
-            for profile in json.loads(r["profiles"]):
-                days = out.setdefault(profile, {})
-                days[int(r["day"])] = days.get(int(r["day"]), 0) + int(r["n"])
+        for day, counts in enumerate(self._days("alerts", sql, origin, days)):
+            for key, n in counts.items():
+                for profile in json.loads(key):
+                    per = out.setdefault(profile, {})
+                    per[day] = per.get(day, 0) + n
         return out
+
+    def _days(self, what: str, sql: str, origin: float, days: int) -> list[dict[str, int]]:
+        """Counts per key for each of `days` days from `origin`: days that are over from the
+        memo (one query for those missing), the last one (today) asked each time. `sql`
+        takes (origin, start, end) and gives k, day, n."""
+        starts = [origin + d * DAY for d in range(days)]
+        missing = [s for s in starts[:-1] if (what, s) not in self._past]
+        if missing:
+            fresh: dict[int, dict[str, int]] = {}
+            for r in self._rows(sql, (missing[0], missing[0], starts[-1])):
+                fresh.setdefault(int(r["day"]), {})[r["k"]] = int(r["n"])
+            for start in missing:
+                self._past[(what, start)] = fresh.get(round((start - missing[0]) / DAY), {})
+        today: dict[str, int] = {}
+        for r in self._rows(sql, (starts[-1], starts[-1], starts[-1] + DAY)):
+            today[r["k"]] = today.get(r["k"], 0) + int(r["n"])
+        return [*(self._past[(what, s)] for s in starts[:-1]), today]
 
     def last_hits(self) -> dict[str, float]:
         """Per profile, when it last alerted."""
@@ -102,10 +123,6 @@ class Reports:
             out.setdefault(r["channel"], {})[r["state"]] = int(r["n"])
         return out
 
-    def channels(self) -> list[str]:
-        return [r["channel"] for r in self._rows(
-            "SELECT DISTINCT channel FROM alerts ORDER BY channel")]
-
     def alerts(self, where: AlertFilter, limit: int, offset: int = 0) -> list[AlertRow]:
         """Hits, newest first, with the URL of the feed of the item they came from."""
         conds: list[str] = [f"a.kind IN {ALERT_KINDS}"]
@@ -116,8 +133,8 @@ class Reports:
         if where.channel is not None:
             conds.append("a.channel = ?")
             args.append(where.channel)
-        if where.feed_url is not None:
-            conds.append("i.feed_url = ?")
+        if where.feed_url is not None:   # the feed's items first (alerts_item, 0009)
+            conds.append("a.item_id IN (SELECT id FROM items WHERE feed_url = ?)")
             args.append(where.feed_url)
         if where.since is not None:
             conds.append("a.created_at >= ?")
@@ -146,17 +163,39 @@ class Reports:
         return out
 
     # -- items ----------------------------------------------------------------------------
-    def item_days(self, origin: float) -> dict[str, dict[int, int]]:
+    def item_days(self, origin: float, days: int) -> dict[str, dict[int, int]]:
         """Per feed URL, per day since `origin`: the items first seen that day."""
+        sql = (f"SELECT feed_url AS k, {self._day('seen_at')} AS day, count(*) AS n FROM items"
+               " WHERE seen_at >= ? AND seen_at < ? GROUP BY day, feed_url")
         out: dict[str, dict[int, int]] = {}
-        for r in self._rows(
-                f"SELECT feed_url, {self._day('seen_at')} AS day, count(*) AS n FROM items"
-                " WHERE seen_at >= ? GROUP BY feed_url, day", (origin, origin)):
-            out.setdefault(r["feed_url"], {})[int(r["day"])] = int(r["n"])
+        for day, counts in enumerate(self._days("items", sql, origin, days)):
+            for url, n in counts.items():
+                out.setdefault(url, {})[day] = n
+        return out
+
+    def search_text(self, since: float) -> tuple[int, str]:
+        """The items seen since then as one string, for the tester's literal scan: per item
+        its id and text fields joined by \x02, items joined by \x01; and how many."""
+        sep, row = ("chr(2)", "chr(1)") if self._pg else ("char(2)", "char(1)")
+        fields = f" || {sep} || ".join(("id", "title", "summary", "content", "author",
+                                         "feed_name", "categories"))
+        agg = f"string_agg(t, {row})" if self._pg else f"group_concat(t, {row})"
+        got = self._rows(f"SELECT count(*) AS n, {agg} AS text FROM (SELECT {fields} AS t"
+                         " FROM items WHERE seen_at >= ?) AS s", (since,))
+        return (int(got[0]["n"]), got[0]["text"] or "") if got else (0, "")
+
+    def items_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The tester's columns of these items, newest first."""
+        out: list[dict[str, Any]] = []
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            out += self._rows(f"SELECT {_TESTER_COLUMNS} FROM items WHERE id IN"
+                              f" ({', '.join('?' * len(chunk))})", chunk)
+        out.sort(key=lambda r: (r["seen_at"], r["id"]), reverse=True)
         return out
 
     def items_since(self, since: float) -> list[dict[str, Any]]:
         """What the query tester matches against: the items seen since then, newest first."""
-        return self._rows(
-            "SELECT id, feed_name, title, link, summary, content, author, categories, seen_at"
-            " FROM items WHERE seen_at >= ? ORDER BY seen_at DESC, id DESC", (since,))
+        return self._rows(f"SELECT {_TESTER_COLUMNS} FROM items WHERE seen_at >= ?"
+                          " ORDER BY seen_at DESC, id DESC", (since,))

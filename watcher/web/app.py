@@ -11,7 +11,7 @@ plain GET and POST forms with the whole page, so it works without JavaScript too
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from watcher.commands import status_report
+from watcher.commands import feed_status
 from watcher.config import Config
 from watcher.errors import WatcherError
 from watcher.store import Store
@@ -32,7 +32,8 @@ from watcher.timeparse import parse_duration
 from watcher.web import pages
 from watcher.web.auth import COOKIE, Guard, session_value, token_matches
 from watcher.web.reader import StoreReader
-from watcher.web.tester import run_tester
+from watcher.web.scan import candidates
+from watcher.web.tester import TesterResult, plan_of, run_tester
 
 ALERTS_PER_PAGE = 100
 PERIODS = ("24h", "7d", "30d", "90d")
@@ -79,8 +80,9 @@ class Dashboard:
         origin, labels = clock.days()
 
         def read(store: Store, reports: Reports) -> dict[str, Any]:
-            return {"alert_days": reports.alert_days(origin), "feeds": store.feeds(),
-                    "item_days": reports.item_days(origin), "outbox": reports.outbox(),
+            return {"alert_days": reports.alert_days(origin, len(labels)),
+                    "feeds": store.feeds(), "item_days": reports.item_days(origin, len(labels)),
+                    "outbox": reports.outbox(),
                     "daemons": store.daemons(), "leases": store.feed_leases()}
 
         data = await self.reader.read(read)
@@ -115,8 +117,7 @@ class Dashboard:
             rows = [] if problem else reports.alerts(where, ALERTS_PER_PAGE + 1,
                                                       (page - 1) * ALERTS_PER_PAGE)
             stories = [r.row.story_id for r in rows if r.row.story_id is not None]
-            return {"rows": rows, "outlets": reports.outlets(stories),
-                    "channels": reports.channels()}
+            return {"rows": rows, "outlets": reports.outlets(stories)}
 
         data = await self.reader.read(read)
         rows = data["rows"]
@@ -125,7 +126,8 @@ class Dashboard:
             problem=problem, params=params, page=page, more=len(rows) > ALERTS_PER_PAGE,
             alerts=pages.alert_rows(rows[:ALERTS_PER_PAGE], data["outlets"], clock),
             profiles=[p.name for p in config.profiles],
-            channels=sorted(set(config.channels) | set(data["channels"])),
+            channels=sorted(set(config.channels) | {r.row.channel for r in rows}
+                            | ({params["channel"]} if params["channel"] else set())),
             feeds=[(f.url, f.label) for f in config.feeds])
 
     async def feeds(self, request: Request) -> Response:
@@ -137,8 +139,9 @@ class Dashboard:
         descending = request.query_params.get("dir", "asc") == "desc"
 
         def read(store: Store, reports: Reports) -> dict[str, Any]:
-            return {"status": status_report(config, store, clock.now), "feeds": store.feeds(),
-                    "item_days": reports.item_days(origin)}
+            feeds = store.feeds()
+            return {"status": feed_status(config, feeds, store.feed_leases(), clock.now),
+                    "feeds": feeds, "item_days": reports.item_days(origin, len(labels))}
 
         data = await self.reader.read(read)
         states = {f.url: f for f in data["feeds"]}
@@ -154,7 +157,8 @@ class Dashboard:
         origin, labels = clock.days()
 
         def read(store: Store, reports: Reports) -> dict[str, Any]:
-            return {"alert_days": reports.alert_days(origin), "last": reports.last_hits()}
+            return {"alert_days": reports.alert_days(origin, len(labels)),
+                    "last": reports.last_hits()}
 
         data = await self.reader.read(read)
         return self._page(request, "profiles.html", title="Profiles", first_day=labels[0],
@@ -180,8 +184,7 @@ class Dashboard:
             aliases = dict(config.aliases)
             started = time.perf_counter()
             values["result"] = await self.reader.read(
-                lambda store, reports: run_tester(query, aliases,
-                                                  reports.items_since(clock.now - span)))
+                lambda store, reports: query_tester(reports, query, aliases, clock.now - span))
             values["seconds"] = time.perf_counter() - started
         status = 400 if values["problem"] or (values["result"] and values["result"].problem) \
             else 200
@@ -201,6 +204,19 @@ class Dashboard:
         answer.set_cookie(COOKIE, session_value(self.token), httponly=True, samesite="strict",
                           secure=request.url.scheme == "https", path="/")
         return answer
+
+
+def query_tester(reports: Reports, query: str, aliases: Mapping[str, Sequence[str]],
+               since: float) -> TesterResult:
+    """The tester over the items seen since then: the literal scan picks the candidates,
+    the matcher decides (every item in full when the scan cannot help)."""
+    plan = plan_of(query, aliases)
+    if plan is not None:
+        count, text = reports.search_text(since)
+        ids = candidates(text, count, plan)
+        if ids is not None:
+            return run_tester(query, aliases, reports.items_by_id(ids), scanned_before=count)
+    return run_tester(query, aliases, reports.items_since(since))
 
 
 async def _store_failed(request: Request, exc: Exception) -> Response:

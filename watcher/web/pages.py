@@ -129,11 +129,11 @@ def _next_poll(row: Mapping[str, Any], clock: Clock) -> str:
     return "due now" if row["next_poll"] <= clock.now else clock.ago(row["next_poll"])
 
 
-def feed_rows(status: Mapping[str, Any], health: Mapping[str, tuple[str, str]],
+def feed_rows(status: Sequence[Mapping[str, Any]], health: Mapping[str, tuple[str, str]],
               item_days: Mapping[str, Mapping[int, int]], clock: Clock,
               sort: str, descending: bool) -> list[dict[str, Any]]:
     rows = []
-    for f in status["feeds"]:
+    for f in status:
         state, reason = health.get(f["url"], ("ok", ""))
         rows.append({**f, "health": state, "reason": reason,
                      "spark": sparkline(daily(item_days.get(f["url"], {}), DAYS)),

@@ -16,6 +16,7 @@ from typing import Any
 from watcher.errors import QueryError
 from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
 from watcher.web.pages import safe_link, segments
+from watcher.web.scan import LiteralPlan, literal_plan
 
 NAME = "(draft query)"
 SHOWN = 200   # matches listed; every item is still scanned and counted
@@ -77,8 +78,12 @@ def stored_document(row: Mapping[str, Any]) -> Document:
 
 
 def run_tester(query: str, aliases: Mapping[str, Sequence[str]],
-               rows: Iterable[Mapping[str, Any]], *, shown: int = SHOWN) -> TesterResult:
-    """Match `query` against every row (newest first); list the first `shown` matches."""
+               rows: Iterable[Mapping[str, Any]], *, shown: int = SHOWN,
+               scanned_before: int | None = None) -> TesterResult:
+    """Match `query` against every row (newest first); list the first `shown` matches.
+
+    `scanned_before`: how many items the literal scan (scan.py) looked at when `rows` are
+    only its candidates."""
     problem = check_query(query, aliases)
     if problem is not None:
         return TesterResult(query, problem)
@@ -100,7 +105,16 @@ def run_tester(query: str, aliases: Mapping[str, Sequence[str]],
         items.append(TesterItem(plain_text(row["title"]), safe_link(row["link"]),
                                 row["feed_name"], float(row["seen_at"]), m.terms, hits,
                                 tuple(segments(make_snippet(doc, m)))))
-    return TesterResult(query, None, scanned, matched, tuple(items))
+    total = scanned if scanned_before is None else scanned_before
+    return TesterResult(query, None, total, matched, tuple(items))
+
+
+def plan_of(query: str, aliases: Mapping[str, Sequence[str]]) -> LiteralPlan | None:
+    """The literal scan's plan for a query that parses (None: scan every item in full)."""
+    try:
+        return literal_plan(compile_query(query, aliases).root)
+    except QueryError:
+        return None
 
 
 def _hit_text(doc: Document, name: str, start: int, end: int, term: str) -> str:
