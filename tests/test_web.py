@@ -322,6 +322,18 @@ def test_feeds_sort(board: Board, sort: str, expected: list[str]) -> None:
     assert _feed_names(board.client.get(f"/feeds?sort={sort}").text) == expected
 
 
+def test_feeds_table_pages(board: Board, monkeypatch: pytest.MonkeyPatch) -> None:
+    from watcher.web import app
+
+    monkeypatch.setattr(app, "FEEDS_PER_PAGE", 3)
+    first = board.client.get("/feeds?sort=feed").text
+    assert _feed_names(first) == ["Broken Wire", "Gone Daily", "Good News"]
+    assert 'href="/feeds?sort=feed&amp;dir=asc&amp;page=2">next' in first
+    second = board.client.get("/feeds?sort=feed&page=2").text
+    assert _feed_names(second) == ["Quiet Post"] and ">previous<" in second
+    assert _feed_names(board.client.get("/feeds?page=99").text) == []
+
+
 # -- profiles -------------------------------------------------------------------------------
 def test_profiles_show_query_channels_hits_and_last_hit(board: Board) -> None:
     html = board.client.get("/profiles").text
@@ -409,3 +421,34 @@ def test_401_carries_the_security_headers(guarded: Board) -> None:
     assert got.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in got.headers["content-security-policy"]
     assert got.headers["www-authenticate"].startswith("Bearer")
+
+
+# -- migration 0009 -------------------------------------------------------------------------
+def _indexes(store: Store, state: str) -> set[str]:
+    from watcher.store.sql import SQLStore
+
+    assert isinstance(store, SQLStore)
+    if state.startswith("postgresql://"):
+        rows = store._rows("SELECT indexname AS name FROM pg_indexes WHERE tablename IN"
+                           " ('items', 'alerts')")
+    else:
+        rows = store._rows("SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {r["name"] for r in rows}
+
+
+def test_migration_9_adds_the_dashboard_indexes_and_keeps_rows(state: str) -> None:
+    from watcher.store import SQLiteStore
+    from watcher.store.postgres import PostgresStore
+
+    old = (PostgresStore(state, target_version=3) if state.startswith("postgresql://")
+           else SQLiteStore(state, target_version=3))
+    item = _item(old, GOOD, "Good News", "k", "Frigate", NOW)
+    assert not {"items_seen_feed", "items_story", "alerts_item"} & _indexes(old, state)
+    old.close()
+    new = open_store(state)
+    try:
+        assert new.schema_version >= 9
+        assert {"items_seen_feed", "items_story", "alerts_item"} <= _indexes(new, state)
+        assert new.item(GOOD, "k") is not None and new.item(GOOD, "k").id == item  # type: ignore[union-attr]
+    finally:
+        new.close()

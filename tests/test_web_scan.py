@@ -33,6 +33,8 @@ TRICKY = [
     ("Nothing here", "plain text about weather", ""),
     ("Curly ‘quotes’ — dash", "“Frigate” said the navy’s man…", ""),
     ("Kaan jet", "TUSAŞ KAAN fighter", "<a href='frigate'>link text</a>"),
+    ("Fri\u00adgate mit wei\u00adchem Trenn", "cor\u200dvette", "fri&shy;gate"),
+    ("Фре\u0301гат", "x fri&lt;b&gt;gate y", "<b title=\"a>b\">fri</b>gate"),
 ]
 QUERIES = ["frigate", "fregate", "@ships", "turkiye", "türkiye", "фрегат", "корвет",
            "strasse", "mass", "finance", "first AND frigate", "S-400", "MQ-9", "tb2",

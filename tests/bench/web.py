@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from tests.bench.matching import SEED, make_items
 from watcher.config import load_config
+from watcher.query import plain_text
 from watcher.store import is_postgres, open_store
 from watcher.store.sql import SQLStore
 from watcher.web.server import open_web
@@ -83,7 +86,8 @@ def fill(state: str, feeds: int, items: int, alerts: int, now: float) -> None:
               None if i % 20 else "soft", 0 if i % 20 else 40, now + rnd.uniform(0, 600),
               items // feeds, now - rnd.uniform(0, 2 * DAY), i % 97 == 0)
              for i in range(feeds)])
-    docs = make_items(rnd, 5000)
+    docs = [replace(d, title=plain_text(d.title), summary=plain_text(d.summary))  # as stored
+            for d in make_items(rnd, 5000)]
     rows = []
     for n in range(items):
         doc = docs[n % len(docs)]
@@ -120,13 +124,17 @@ def fill(state: str, feeds: int, items: int, alerts: int, now: float) -> None:
     print(f"filled in {time.perf_counter() - started:.1f}s", flush=True)
 
 
-def ttfb(client: httpx.Client, url: str) -> float:
-    started = time.perf_counter()
+def ttfb(client: httpx.Client, url: str, cpu: list[float] | None = None) -> float:
+    """Seconds until the response headers arrive; the CPU time the request took (server and
+    client: both run in this process) is appended to `cpu`."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     with client.stream("GET", url) as answer:
         took = time.perf_counter() - started
         if answer.status_code != 200:
             raise SystemExit(f"{url}: HTTP {answer.status_code}")
         answer.read()
+    if cpu is not None:
+        cpu.append(time.process_time() - cpu_started)
     return took
 
 
@@ -144,6 +152,7 @@ def main() -> None:
     parser.add_argument("--state", help="an SQLite path or a postgresql:// DSN of an empty "
                         "database (default: a new SQLite file)")
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     folder = Path(tempfile.mkdtemp(prefix="watcher-web-bench-"))
     state = args.state or str(folder / "state.db")
     now = time.time()
@@ -154,26 +163,30 @@ def main() -> None:
     day = time.strftime("%Y-%m-%d", time.gmtime(now - 3 * DAY))
     pages = ["/", "/alerts", "/alerts?profile=navy", "/alerts?channel=ops",
              "/alerts?feed=https://feed1.example/rss", f"/alerts?date={day}",
-             "/alerts?page=50", "/feeds", "/feeds?sort=health&dir=desc", "/profiles", "/tester"]
-    print(f"\n{'page':44} {'median ms':>9} {'p95 ms':>7}  (time to first byte, "
-          f"{args.repeat} requests each)")
+             "/alerts?page=50", "/feeds", "/feeds?sort=health&dir=desc", "/feeds?page=5",
+             "/profiles", "/tester"]
+    print(f"\n{'page':44} {'median ms':>9} {'p95 ms':>7} {'CPU ms':>7}  (time to first byte, "
+          f"{args.repeat} requests each; CPU: median per request)")
     worst = 0.0
     with httpx.Client(timeout=120) as client:
         ttfb(client, base + "/")   # warm-up
         for page in pages:
-            times = [ttfb(client, base + page) for _ in range(args.repeat)]
+            cpu: list[float] = []
+            times = [ttfb(client, base + page, cpu) for _ in range(args.repeat)]
             worst = max(worst, p95(times))
             print(f"{page[:44]:44} {1000 * statistics.median(times):9.1f} "
-                  f"{1000 * p95(times):7.1f}")
-        tester = []
+                  f"{1000 * p95(times):7.1f} {1000 * statistics.median(cpu):7.1f}")
+        tester, tester_cpu = [], []
         for _ in range(max(3, args.repeat // 5)):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             answer = client.get(base + "/tester", params={"q": TESTER_QUERY, "period": "30d"})
             tester.append(time.perf_counter() - started)
+            tester_cpu.append(time.process_time() - cpu_started)
         summary = answer.text.split('id="tester-summary">', 1)[-1].split("<", 1)[0]
     web.stop()
     print(f"\ntester, 30 days, {TESTER_QUERY!r}: median {statistics.median(tester):.3f}s, "
-          f"worst {max(tester):.3f}s over {len(tester)} requests; the page says: {summary}")
+          f"worst {max(tester):.3f}s, CPU median {statistics.median(tester_cpu):.3f}s over "
+          f"{len(tester)} requests; the page says: {summary}")
     print(f"\nverdict: pages p95 worst {1000 * worst:.0f} ms "
           f"({'meets' if worst < 0.2 else 'misses'} 200 ms); tester "
           f"{statistics.median(tester):.2f} s ({'meets' if max(tester) < 1 else 'misses'} 1 s)")

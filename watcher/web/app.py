@@ -36,6 +36,7 @@ from watcher.web.scan import candidates
 from watcher.web.tester import TesterResult, plan_of, run_tester
 
 ALERTS_PER_PAGE = 100
+FEEDS_PER_PAGE = 200
 PERIODS = ("24h", "7d", "30d", "90d")
 NAV = (("/", "Overview"), ("/alerts", "Alerts"), ("/feeds", "Feeds"), ("/profiles", "Profiles"),
        ("/tester", "Query tester"))
@@ -43,10 +44,15 @@ NAV = (("/", "Overview"), ("/alerts", "Alerts"), ("/feeds", "Feeds"), ("/profile
 
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("watcher.web", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      auto_reload=False)
     env.globals["nav"] = NAV
     env.globals["qs"] = _qs
     return env
+
+
+def _page_number(text: str) -> int:
+    return max(1, min(int(text), 10**6)) if text.strip().isdigit() else 1
 
 
 def _qs(params: Mapping[str, Any], **changes: Any) -> str:
@@ -108,7 +114,7 @@ class Dashboard:
                 since = clock.day_start(params["date"])
             except ValueError:
                 problem = f"date: {params['date']!r} is not a date (use YYYY-MM-DD)"
-        page = int(params["page"]) if params["page"].isdigit() and int(params["page"]) > 0 else 1
+        page = _page_number(params["page"])
         where = AlertFilter(profile=params["profile"] or None, channel=params["channel"] or None,
                             feed_url=params["feed"] or None, since=since,
                             until=None if since is None else since + DAY)
@@ -137,6 +143,7 @@ class Dashboard:
         sort = request.query_params.get("sort", "feed")
         sort = sort if sort in pages.SORTS else "feed"
         descending = request.query_params.get("dir", "asc") == "desc"
+        page = _page_number(request.query_params.get("page", ""))
 
         def read(store: Store, reports: Reports) -> dict[str, Any]:
             feeds = store.feeds()
@@ -147,9 +154,12 @@ class Dashboard:
         states = {f.url: f for f in data["feeds"]}
         health = pages.feed_health(config, states, data["item_days"], origin, clock.now)
         rows = pages.feed_rows(data["status"], health, data["item_days"], clock, sort,
-                               descending)
+                               descending, FEEDS_PER_PAGE * (page - 1), FEEDS_PER_PAGE)
         return self._page(request, "feeds.html", title="Feeds", rows=rows, sort=sort,
-                          descending=descending, sorts=pages.SORTS, first_day=labels[0])
+                          descending=descending, sorts=pages.SORTS, first_day=labels[0],
+                          page=page, more=len(data["status"]) > FEEDS_PER_PAGE * page,
+                          total=len(data["status"]),
+                          params={"sort": sort, "dir": "desc" if descending else "asc"})
 
     async def profiles(self, request: Request) -> Response:
         config = self.config()

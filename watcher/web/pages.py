@@ -7,7 +7,7 @@ escape every value: nothing here builds markup.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,21 +131,24 @@ def _next_poll(row: Mapping[str, Any], clock: Clock) -> str:
 
 def feed_rows(status: Sequence[Mapping[str, Any]], health: Mapping[str, tuple[str, str]],
               item_days: Mapping[str, Mapping[int, int]], clock: Clock,
-              sort: str, descending: bool) -> list[dict[str, Any]]:
+              sort: str, descending: bool, start: int = 0,
+              count: int | None = None) -> list[dict[str, Any]]:
+    """The feeds sorted, then rows start .. start + count of them made for the page."""
+    keys: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+        "feed": lambda r: r["feed"].lower(),
+        "health": lambda r: HEALTH_STATES.index(health.get(r["url"], ("ok", ""))[0]),
+        "errors": lambda r: r["errors_in_a_row"], "items": lambda r: r["items"],
+        "per_day": lambda r: r["items_per_day"] or 0.0,
+        "last_poll": lambda r: r["last_poll"] or 0.0, "next_poll": lambda r: r["next_poll"]}
+    ordered = sorted(status, key=keys.get(sort, keys["feed"]), reverse=descending)
     rows = []
-    for f in status:
+    for f in ordered[start:None if count is None else start + count]:
         state, reason = health.get(f["url"], ("ok", ""))
         rows.append({**f, "health": state, "reason": reason,
                      "spark": sparkline(daily(item_days.get(f["url"], {}), DAYS)),
                      "error_words": error_in_words(f, clock),
                      "last_poll_text": clock.ago(f["last_poll"]),
                      "next_poll_text": _next_poll(f, clock)})
-    keys = {"feed": lambda r: r["feed"].lower(),
-            "health": lambda r: HEALTH_STATES.index(r["health"]),
-            "errors": lambda r: r["errors_in_a_row"], "items": lambda r: r["items"],
-            "per_day": lambda r: r["items_per_day"] or 0.0,
-            "last_poll": lambda r: r["last_poll"] or 0.0, "next_poll": lambda r: r["next_poll"]}
-    rows.sort(key=keys.get(sort, keys["feed"]), reverse=descending)
     return rows
 
 

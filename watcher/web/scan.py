@@ -9,13 +9,15 @@ test says per item whether the query could still be true. Only those items are f
 and matched in full, by the real matcher, so the results are the matcher's.
 
 The pass may let through items that cannot match, never the reverse: the text it searches
-holds every token the matcher would see (tags are dropped without a space, so a word split
-by inline markup is whole, and the text is also searched as written, for a "<" the
-matcher's HTML parser takes as text; entities are decoded; a token found anywhere in an item
-counts for every field). Items whose text has non-ASCII letters are normalised exactly as the
-matcher does; the others only need lower case, which is the matcher's normalisation of ASCII
-text as far as whole letters and digits go. A query that can match without any literal
-(NOT only, regex) or text that cannot be cut into items gives None: scan everything.
+holds every token the matcher would see. Entities are decoded; an item with a "<" is also
+searched with its tags dropped without a space (a word split by inline markup is whole
+again), so whatever the matcher's HTML parser makes of a "<", each of its tokens is whole in
+one of the two; a token found anywhere in an item counts for every field. Items with
+characters that normalisation changes beyond case (accents, Turkish letters, soft hyphens,
+ligatures; for a non-ASCII key also Cyrillic, Greek and the like) are normalised exactly as
+the matcher does; for the others lower case is the matcher's normalisation, as far as whole
+letters and digits go. A query that can match without any literal (NOT only, regex) or text
+that does not cut into items gives None: then every item is matched in full.
 """
 
 from __future__ import annotations
@@ -38,14 +40,24 @@ _TAG = re.compile(r"""<[A-Za-z/!?](?:"[^"\x01\x02]*"|'[^'\x01\x02]*'|[^'">\x01\x
 _ID = re.compile(r"\d+\x02")
 
 
-def _harmless() -> str:
-    """Non-ASCII punctuation and spaces that normalise to no letter or digit (checked here,
-    against the matcher's own table): text with only these needs no full normalisation."""
+def _keeps_apart(ascii_keys: bool) -> str:
+    """Non-ASCII characters after which lower case is enough: each normalises to something
+    (a character that vanishes, like a soft hyphen, joins its neighbours) with no letter or
+    digit in it, or, when every key is ASCII, none of ASCII (Cyrillic stays Cyrillic).
+    Checked here, against the matcher's own table."""
     blocks = [*range(0x80, 0xC0), *range(0x2000, 0x2070), *range(0x3000, 0x3040)]
-    return "".join(ch for ch in map(chr, blocks) if not any(c.isalnum() for c in normalize(ch)))
+    if ascii_keys:   # Greek, Cyrillic, Armenian, Hebrew, Arabic
+        blocks += range(0x370, 0x700)
+    out = []
+    for ch in map(chr, blocks):
+        folded = normalize(ch)
+        if folded and not any(c.isalnum() and (c.isascii() or not ascii_keys) for c in folded):
+            out.append(ch)
+    return "".join(out)
 
 
-_NEEDS_FOLD = re.compile(f"[^\x00-\x7f{re.escape(_harmless())}]")
+_NEEDS_FOLD = {ascii_keys: re.compile(f"[^\x00-\x7f{re.escape(_keeps_apart(ascii_keys))}]")
+               for ascii_keys in (False, True)}
 
 
 @dataclass(frozen=True)
@@ -73,42 +85,34 @@ def candidates(text: str, count: int, plan: LiteralPlan) -> list[int] | None:
     for key in plan.keys:
         automaton.add_word(key, key)
     automaton.make_automaton()
+    needs_fold = _NEEDS_FOLD[all(key.isascii() for key in plan.keys)]
     found: dict[int, set[str]] = {}
-    pieces: list[str] | None = None
-    # the text as written and without its tags: whatever the matcher's HTML parser makes of
-    # a "<", each token it sees is whole in one of the two
-    for variant in (text, _TAG.sub("", text)):
-        pieces = _scan(html.unescape(variant) if "&" in variant else variant, count,
-                       automaton, found)
-        if pieces is None:
-            return None
-    assert pieces is not None
-    if any(_ID.match(p) is None for p in pieces):
+    originals = (html.unescape(text) if "&" in text else text).split(ROW)
+    if len(originals) != count or any(_ID.match(p) is None for p in originals):
         return None
-    return [int(pieces[row].split(FIELD, 1)[0]) for row, keys in found.items()
+    whole = ROW.join(originals).lower()
+    bounds = [m.start() for m in re.finditer(ROW, whole)]
+    if len(bounds) != count - 1:
+        return None
+    for end, key in automaton.iter(whole):
+        found.setdefault(bisect_left(bounds, end), set()).add(key)
+    for row, piece in enumerate(originals):
+        # an item with markup is also searched without its tags: whatever the matcher's
+        # HTML parser makes of a "<", each token it sees is whole in one of the two
+        if "<" not in piece and (piece.isascii() or needs_fold.search(piece) is None):
+            continue   # the common case: lower case was enough
+        texts = (piece, _untagged(piece)) if "<" in piece else (piece,)
+        for i, one in enumerate(texts):
+            if i or needs_fold.search(one) is not None:
+                folded = normalize(one)
+                keys = {key for _, key in automaton.iter(folded)} if folded else set()
+                if keys:
+                    found.setdefault(row, set()).update(keys)
+    return [int(originals[row].split(FIELD, 1)[0]) for row, keys in found.items()
             if plan.test(keys, keys)]
 
 
-def _scan(text: str, count: int, automaton: ahocorasick.Automaton,
-          found: dict[int, set[str]]) -> list[str] | None:
-    """Add to `found` the keys present in each item of `text`; its lower-cased items (None
-    when there are not `count` of them)."""
-    lowered = text.lower()
-    pieces = lowered.split(ROW)
-    if len(pieces) != count:
-        return None
-    bounds = [m.start() for m in re.finditer(ROW, lowered)]
-    for end, key in automaton.iter(lowered):
-        found.setdefault(bisect_left(bounds, end), set()).add(key)
-    originals: list[str] | None = None
-    for row, piece in enumerate(pieces):
-        if _NEEDS_FOLD.search(piece) is None:
-            continue
-        if originals is None:
-            originals = text.split(ROW)
-            if len(originals) != count:
-                return None
-        keys = {key for _, key in automaton.iter(normalize(originals[row]))}
-        if keys:
-            found.setdefault(row, set()).update(keys)
-    return pieces
+def _untagged(piece: str) -> str:
+    """The item's text with its tags dropped, without a space (a word split by inline
+    markup is whole again)."""
+    return _TAG.sub("", piece)
