@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
 from watcher.config import Config, load_config
+from watcher.health import Record as HealthRecord
 from watcher.models import Alert, Snippet
 from watcher.store import FeedState, Store, open_store
 from watcher.web.app import build_app
@@ -131,6 +132,10 @@ def fill(store: Store) -> dict[str, int]:
                                 NOW - d * DAY - 100, summary="Nothing of note.")
     for d in range(20, 29):   # the quiet feed: items every day, then nothing for 20 days
         _item(store, QUIET, "Quiet Post", f"q{d}", f"Quiet item {d}", NOW - d * DAY)
+        store.add_arrival(QUIET, NOW - d * DAY)
+    for d in range(25):
+        store.add_arrival(GOOD, NOW - d * DAY - 100)
+    store.save_health_record(BROKEN, HealthRecord("failing", 1, NOW - 6 * DAY))
     story = store.insert_story("sig-frigate", ids["good0"], NOW - 3600)
     ids["frigate"] = _item(store, GOOD, "Good News", "frigate", HOSTILE_TITLE, NOW - 3600,
                            story, summary="A frigate sails past the destroyer.")

@@ -173,6 +173,14 @@ class Reports:
                 out.setdefault(url, {})[day] = n
         return out
 
+    def arrivals(self) -> dict[str, list[float]]:
+        """Every feed's recent new-item arrival times (what health decides quiet from)."""
+        out: dict[str, list[float]] = {}
+        for r in self._rows("SELECT feed_url, arrived_at FROM feed_arrivals"
+                            " ORDER BY feed_url, arrived_at"):
+            out.setdefault(r["feed_url"], []).append(float(r["arrived_at"]))
+        return out
+
     def search_text(self, since: float) -> tuple[int, str]:
         """The items seen since then as one string, for the tester's literal scan: per item
         its id and text fields joined by \x02, items joined by \x01; and how many."""

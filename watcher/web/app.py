@@ -87,13 +87,14 @@ class Dashboard:
 
         def read(store: Store, reports: Reports) -> dict[str, Any]:
             return {"alert_days": reports.alert_days(origin, len(labels)),
-                    "feeds": store.feeds(), "item_days": reports.item_days(origin, len(labels)),
-                    "outbox": reports.outbox(),
+                    "feeds": store.feeds(), "arrivals": reports.arrivals(),
+                    "records": store.health_records(), "outbox": reports.outbox(),
                     "daemons": store.daemons(), "leases": store.feed_leases()}
 
         data = await self.reader.read(read)
         states = {f.url: f for f in data["feeds"]}
-        health = pages.feed_health(config, states, data["item_days"], origin, clock.now)
+        health = pages.feed_health(config, states, data["arrivals"], data["records"],
+                                   clock.now)
         live = [(owner, until) for owner, until in data["leases"].values() if until > clock.now]
         daemons = [{"owner": d["owner"], "info": d["info"], "heartbeat": clock.ago(
                         float(str(d["last_heartbeat"]))), "claims": sum(
@@ -148,11 +149,13 @@ class Dashboard:
         def read(store: Store, reports: Reports) -> dict[str, Any]:
             feeds = store.feeds()
             return {"status": feed_status(config, feeds, store.feed_leases(), clock.now),
-                    "feeds": feeds, "item_days": reports.item_days(origin, len(labels))}
+                    "feeds": feeds, "item_days": reports.item_days(origin, len(labels)),
+                    "arrivals": reports.arrivals(), "records": store.health_records()}
 
         data = await self.reader.read(read)
         states = {f.url: f for f in data["feeds"]}
-        health = pages.feed_health(config, states, data["item_days"], origin, clock.now)
+        health = pages.feed_health(config, states, data["arrivals"], data["records"],
+                                   clock.now)
         rows = pages.feed_rows(data["status"], health, data["item_days"], clock, sort,
                                descending, FEEDS_PER_PAGE * (page - 1), FEEDS_PER_PAGE)
         return self._page(request, "feeds.html", title="Feeds", rows=rows, sort=sort,

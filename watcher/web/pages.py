@@ -14,10 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.config import Config
-from watcher.health import Signals, assess, short_error
+from watcher.health import Record, Signals, assess, short_error
 from watcher.models import Snippet
 from watcher.store.base import FeedState
-from watcher.store.reports import DAY, AlertRow, Outlet
+from watcher.store.reports import AlertRow, Outlet
 from watcher.timeparse import format_duration
 from watcher.web.charts import LineChart, daily, line_chart, sparkline
 
@@ -59,26 +59,26 @@ class Clock:
 
 # -- feed health ----------------------------------------------------------------------------
 def feed_health(config: Config, states: Mapping[str, FeedState],
-                item_days: Mapping[str, Mapping[int, int]], origin: float,
+                arrivals: Mapping[str, Sequence[float]], records: Mapping[str, Record],
                 now: float) -> dict[str, tuple[str, str]]:
-    """url → (state, reason), as the daemon's health check decides it (health.assess).
-
-    The store keeps no arrival list the dashboard can read, so the days with new items
-    stand in for it (one arrival per such day), and a failure streak is taken to have begun
-    at the last success."""
+    """url → (state, reason), decided as the daemon's health check decides it (health.assess,
+    from the store's arrivals and the start of the failure streak its record keeps; without
+    a record the streak is taken to have begun at the last success)."""
     out: dict[str, tuple[str, str]] = {}
     for feed in config.feeds:
         st = states.get(feed.url)
         if st is None:
             out[feed.url] = ("ok", "never polled")
             continue
-        arrivals = tuple(origin + (d + 0.5) * DAY
-                         for d, n in sorted(item_days.get(feed.url, {}).items()) if n)
         sig = Signals(name=feed.label, url=feed.url, interval=config.feed_interval(feed),
                       consecutive_failures=st.consecutive_failures, error_kind=st.error_kind,
-                      last_error=st.last_error, arrivals=arrivals,
+                      last_error=st.last_error, arrivals=tuple(arrivals.get(feed.url, ())),
                       last_new_item_at=st.last_new_item_at, gone=st.gone)
-        since = (st.last_success_at or st.first_polled_at) if st.consecutive_failures else None
+        since = None
+        if st.consecutive_failures:
+            record = records.get(feed.url)
+            since = (record.since if record is not None and record.since is not None
+                     else st.last_success_at or st.first_polled_at)
         out[feed.url] = assess(sig, since, now)
     return out
 
