@@ -73,6 +73,9 @@ def reports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reports]
 def test_the_scan_gives_the_matchers_results_on_tricky_text(reports: Reports, query: str) -> None:
     full = run_tester(query, ALIASES, reports.items_since(0))
     same(scan_and_match(reports, query, ALIASES, 0), full)
+    folds: dict[str, tuple[str, ...]] = {}
+    same(scan_and_match(reports, query, ALIASES, 0, folds), full)   # filling the memo
+    same(scan_and_match(reports, query, ALIASES, 0, folds), full)   # from the memo
 
 
 def test_the_scan_narrows_and_says_when_it_cannot_help(reports: Reports) -> None:

@@ -32,7 +32,7 @@ from watcher.timeparse import parse_duration
 from watcher.web import pages
 from watcher.web.auth import COOKIE, Guard, session_value, token_matches
 from watcher.web.reader import StoreReader
-from watcher.web.scan import candidates
+from watcher.web.scan import Folds, candidates
 from watcher.web.tester import TesterResult, plan_of, run_tester
 
 ALERTS_PER_PAGE = 100
@@ -71,6 +71,7 @@ class Dashboard:
         self.token = token or None
         self.clock = clock
         self.env = _env()
+        self.folds: Folds = {}   # the tester's memo (used on the store's thread only)
 
     def _page(self, request: Request, name: str, status: int = 200, **values: Any) -> Response:
         html = self.env.get_template(name).render(path=request.url.path, **values)
@@ -197,7 +198,8 @@ class Dashboard:
             aliases = dict(config.aliases)
             started = time.perf_counter()
             values["result"] = await self.reader.read(
-                lambda store, reports: query_tester(reports, query, aliases, clock.now - span))
+                lambda store, reports: query_tester(reports, query, aliases, clock.now - span,
+                                                    self.folds))
             values["seconds"] = time.perf_counter() - started
         status = 400 if values["problem"] or (values["result"] and values["result"].problem) \
             else 200
@@ -220,13 +222,13 @@ class Dashboard:
 
 
 def query_tester(reports: Reports, query: str, aliases: Mapping[str, Sequence[str]],
-               since: float) -> TesterResult:
+                 since: float, folds: Folds | None = None) -> TesterResult:
     """The tester over the items seen since then: the literal scan picks the candidates,
     the matcher decides (every item in full when the scan cannot help)."""
     plan = plan_of(query, aliases)
     if plan is not None:
         count, text = reports.search_text(since)
-        ids = candidates(text, count, plan)
+        ids = candidates(text, count, plan, folds)
         if ids is not None:
             return run_tester(query, aliases, reports.items_by_id(ids), scanned_before=count)
     return run_tester(query, aliases, reports.items_since(since))

@@ -24,20 +24,20 @@ from __future__ import annotations
 
 import html
 import re
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 import ahocorasick
 
 from watcher.query.normalize import normalize
-from watcher.query.prefilter import build_plan
+from watcher.query.prefilter import build_plan, tested_keys
 from watcher.query.syntax import Node
 
 ROW = "\x01"     # between items in Reports.search_text
 FIELD = "\x02"   # between an item's id and each of its fields
 _TAG = re.compile(r"""<[A-Za-z/!?](?:"[^"\x01\x02]*"|'[^'\x01\x02]*'|[^'">\x01\x02])*>""")
-_ID = re.compile(r"\d+\x02")
 
 
 def _keeps_apart(ascii_keys: bool) -> str:
@@ -56,8 +56,10 @@ def _keeps_apart(ascii_keys: bool) -> str:
     return "".join(out)
 
 
-_NEEDS_FOLD = {ascii_keys: re.compile(f"[^\x00-\x7f{re.escape(_keeps_apart(ascii_keys))}]")
-               for ascii_keys in (False, True)}
+_FOLDS = {ascii_keys: f"[^\x00-\x7f{re.escape(_keeps_apart(ascii_keys))}]"
+          for ascii_keys in (False, True)}
+_NEEDS_FOLD = {k: re.compile(v) for k, v in _FOLDS.items()}
+_SPECIAL = {k: re.compile(f"<|{v}") for k, v in _FOLDS.items()}   # markup, or to fold
 
 
 @dataclass(frozen=True)
@@ -69,47 +71,88 @@ class LiteralPlan:
 def literal_plan(root: Node) -> LiteralPlan | None:
     """The query's literal tokens and the prefilter's test; None when it can match without
     any of them (then every item must be matched in full)."""
-    keys: set[str] = set()
-    test = build_plan(root, keys)
+    test = build_plan(root, set())
+    keys = tested_keys(root)
     if not keys or test(set(), set()):
         return None
     return LiteralPlan(frozenset(keys), test)
 
 
-def candidates(text: str, count: int, plan: LiteralPlan) -> list[int] | None:
+Folds = dict[str, tuple[str, ...]]   # an item's text → its normalised texts
+FOLDS_KEPT = 200_000
+
+
+def candidates(text: str, count: int, plan: LiteralPlan,
+               folds: Folds | None = None) -> list[int] | None:
     """Ids of the items in `text` (Reports.search_text, `count` items) that could match;
-    None when the text does not cut into `count` items that each start with an id."""
+    None when the text does not cut into `count` items that each start with an id.
+
+    `folds` keeps, from one call to the next, what normalising an item's text gave (by the
+    text itself, so an edited item is normalised anew): the slow part, for a desk that tries
+    one query after another over the same days."""
     if count == 0:
         return []
+    ascii_keys = all(key.isascii() for key in plan.keys)
+    original = html.unescape(text) if "&" in text else text
+    originals = original.split(ROW)
+    if len(originals) != count:
+        return None
+    found: dict[int, set[str]] = {}
+    _find_lowered(original, plan.keys, found)
+    # items with markup or letters that normalise beyond ASCII case, found item by item
     automaton = ahocorasick.Automaton()
     for key in plan.keys:
         automaton.add_word(key, key)
     automaton.make_automaton()
-    needs_fold = _NEEDS_FOLD[all(key.isascii() for key in plan.keys)]
-    found: dict[int, set[str]] = {}
-    originals = (html.unescape(text) if "&" in text else text).split(ROW)
-    if len(originals) != count or any(_ID.match(p) is None for p in originals):
+    needs_fold = _NEEDS_FOLD[ascii_keys]
+    special = _SPECIAL[ascii_keys]
+    starts = [0, *accumulate(len(p) + 1 for p in originals)]
+    at = 0
+    while (m := special.search(original, at)) is not None:
+        row = bisect_right(starts, m.start()) - 1
+        at = starts[row + 1]
+        if row in found and plan.test(found[row], found[row]):
+            continue   # a candidate already: more keys cannot change that (the test is monotone)
+        piece = originals[row]
+        texts = None if folds is None else folds.get(piece)
+        if texts is None:
+            texts = _normalised(piece, needs_fold)
+            if folds is not None:
+                if len(folds) >= FOLDS_KEPT:
+                    folds.clear()
+                folds[piece] = texts
+        for one in texts:
+            keys = {key for _, key in automaton.iter(one)}
+            if keys:
+                found.setdefault(row, set()).update(keys)
+    try:
+        return [int(originals[row].split(FIELD, 1)[0]) for row, keys in found.items()
+                if plan.test(keys, keys)]
+    except ValueError:
         return None
-    whole = ROW.join(originals).lower()
-    bounds = [m.start() for m in re.finditer(ROW, whole)]
-    if len(bounds) != count - 1:
-        return None
-    for end, key in automaton.iter(whole):
-        found.setdefault(bisect_left(bounds, end), set()).add(key)
-    for row, piece in enumerate(originals):
-        # an item with markup is also searched without its tags: whatever the matcher's
-        # HTML parser makes of a "<", each token it sees is whole in one of the two
-        if "<" not in piece and (piece.isascii() or needs_fold.search(piece) is None):
-            continue   # the common case: lower case was enough
-        texts = (piece, _untagged(piece)) if "<" in piece else (piece,)
-        for i, one in enumerate(texts):
-            if i or needs_fold.search(one) is not None:
-                folded = normalize(one)
-                keys = {key for _, key in automaton.iter(folded)} if folded else set()
-                if keys:
-                    found.setdefault(row, set()).update(keys)
-    return [int(originals[row].split(FIELD, 1)[0]) for row, keys in found.items()
-            if plan.test(keys, keys)]
+
+
+def _find_lowered(text: str, keys: frozenset[str], found: dict[int, set[str]]) -> None:
+    """Add to `found` (item index → keys) the keys present in the items' text with ASCII
+    letters lower-cased: as UTF-8 bytes, which C code lowers and searches quickly."""
+    data = text.encode("utf-8", "surrogatepass").lower()
+    ends = list(accumulate(len(p) + 1 for p in data.split(ROW.encode())))
+    for key in keys:
+        needle = key.encode("utf-8", "surrogatepass")
+        at = data.find(needle)
+        while at != -1:
+            found.setdefault(bisect_right(ends, at), set()).add(key)
+            at = data.find(needle, at + 1)
+
+
+def _normalised(piece: str, needs_fold: re.Pattern[str]) -> tuple[str, ...]:
+    """What the item's text must also be searched as: without its tags if it has any
+    (whatever the matcher's HTML parser makes of a "<", each token it sees is whole in the
+    text as written or in this), and normalised if lower case is not enough."""
+    texts = [normalize(_untagged(piece))] if "<" in piece else []
+    if needs_fold.search(piece) is not None:
+        texts.append(normalize(piece))
+    return tuple(texts)
 
 
 def _untagged(piece: str) -> str:
