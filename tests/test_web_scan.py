@@ -40,17 +40,20 @@ QUERIES = ["frigate", "fregate", "@ships", "turkiye", "türkiye", "фрегат"
            "strasse", "mass", "finance", "first AND frigate", "S-400", "MQ-9", "tb2",
            '"fighter jet" OR kaan', "frigate AND NOT corvette", "frig*", "navy NEAR/3 frigate",
            "title:frigate", "weather OR quotes", "tusas", "nothing AND NOT here", "NOT frigate",
-           "/fri.ate/"]
+           "/fri.ate/", "article:amp", "article:eacute", "article:frigate AND NOT title:frigate"]
 
 
 def fill(store: Store, rows: list[tuple[str, str, str]]) -> None:
     with store.transaction():
         for n, (title, summary, content) in enumerate(rows):
+            article = ("The article: fr&eacute;gate &amp; frigate <b>x</b> корвет"
+                       if n % 3 == 0 else "")
             store.insert_item(feed_url="https://f.example/rss", key=f"k{n}", canonical_url=None,
                               content_hash=f"h{n}", feed_name="F", title=title,
                               link=f"https://f.example/{n}", summary=summary, content=content,
                               author="", categories=["Türkiye", "Navy"] if n % 2 else [],
-                              published_at=T, seen_at=T + n, matched=[], story_id=None)
+                              published_at=T, seen_at=T + n, matched=[], story_id=None,
+                              article=article)
 
 
 def same(a: tester.TesterResult, b: tester.TesterResult) -> None:

@@ -18,7 +18,8 @@ from watcher.store.sqlite import SQLiteStore
 
 DAY = 86400.0
 ALERT_KINDS = "('new', 'update')"   # the alerts that are hits (not replies, edits, health)
-_TESTER_COLUMNS = "id, feed_name, title, link, summary, content, author, categories, seen_at"
+_TESTER_COLUMNS = ("id, feed_name, title, link, summary, content, article, author, categories,"
+                   " seen_at")
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,8 @@ class Reports:
         """The items seen since then as one string, for the tester's literal scan: per item
         its id and text fields joined by \x02, items joined by \x01; and how many."""
         sep, row = ("chr(2)", "chr(1)") if self._pg else ("char(2)", "char(1)")
-        fields = f" || {sep} || ".join(("id", "title", "summary", "content", "author",
-                                         "feed_name", "categories"))
+        fields = f" || {sep} || ".join(("id", "title", "summary", "content", "article",
+                                         "author", "feed_name", "categories"))
         agg = f"string_agg(t, {row})" if self._pg else f"group_concat(t, {row})"
         got = self._rows(f"SELECT count(*) AS n, {agg} AS text FROM (SELECT {fields} AS t"
                          " FROM items WHERE seen_at >= ?) AS s", (since,))

@@ -59,7 +59,7 @@ def _keeps_apart(ascii_keys: bool) -> str:
 _FOLDS = {ascii_keys: f"[^\x00-\x7f{re.escape(_keeps_apart(ascii_keys))}]"
           for ascii_keys in (False, True)}
 _NEEDS_FOLD = {k: re.compile(v) for k, v in _FOLDS.items()}
-_SPECIAL = {k: re.compile(f"<|{v}") for k, v in _FOLDS.items()}   # markup, or to fold
+_SPECIAL = {k: re.compile(f"[<&]|{v}") for k, v in _FOLDS.items()}   # markup, or to fold
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def candidates(text: str, count: int, plan: LiteralPlan,
     if count == 0:
         return []
     ascii_keys = all(key.isascii() for key in plan.keys)
-    original = html.unescape(text) if "&" in text else text
+    original = text
     originals = original.split(ROW)
     if len(originals) != count:
         return None
@@ -146,13 +146,19 @@ def _find_lowered(text: str, keys: frozenset[str], found: dict[int, set[str]]) -
 
 
 def _normalised(piece: str, needs_fold: re.Pattern[str]) -> tuple[str, ...]:
-    """What the item's text must also be searched as: without its tags if it has any
-    (whatever the matcher's HTML parser makes of a "<", each token it sees is whole in the
-    text as written or in this), and normalised if lower case is not enough."""
-    texts = [normalize(_untagged(piece))] if "<" in piece else []
+    """What the item's text must also be searched as, normalised: with markup, without its
+    tags and with its entities decoded, in both orders and each alone (whatever the
+    matcher's HTML parser makes of a "<", and whether a field is HTML or plain like the
+    article, each token the matcher sees is whole in one of them or in the text as
+    written); with letters beyond ASCII case, the text itself."""
+    variants = set()
+    if "<" in piece or "&" in piece:
+        untagged = _untagged(piece)
+        variants = {untagged, html.unescape(untagged), html.unescape(piece),
+                    _untagged(html.unescape(piece))} - {piece}
     if needs_fold.search(piece) is not None:
-        texts.append(normalize(piece))
-    return tuple(texts)
+        variants.add(piece)
+    return tuple(normalize(v) for v in sorted(variants))
 
 
 def _untagged(piece: str) -> str:

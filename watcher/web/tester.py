@@ -74,7 +74,7 @@ def stored_document(row: Mapping[str, Any]) -> Document:
     """An item row of the store as the matcher reads it."""
     return Document(title=row["title"], summary=row["summary"], content=row["content"],
                     author=row["author"], categories=tuple(json.loads(row["categories"])),
-                    feed=row["feed_name"])
+                    feed=row["feed_name"], article=row["article"] or "")
 
 
 def run_tester(query: str, aliases: Mapping[str, Sequence[str]],
@@ -120,4 +120,6 @@ def plan_of(query: str, aliases: Mapping[str, Sequence[str]]) -> LiteralPlan | N
 def _hit_text(doc: Document, name: str, start: int, end: int, term: str) -> str:
     if name == "category":
         return ", ".join(doc.categories)
+    if name == "article":   # plain already: offsets into the text as stored
+        return doc.article[start:end] or term
     return plain_text(str(getattr(doc, name, "")))[start:end] or term
