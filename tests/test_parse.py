@@ -145,8 +145,11 @@ def test_empty_document_refused(body: bytes) -> None:
 
 
 def test_not_a_feed_refused() -> None:
+    page = parse_feed(b"<html><body><p>Hello</p></body></html>",
+                      headers={"content-type": "text/html"}, url=URL)
+    assert page.html_page and page.items == () and page.advertised == ()
     with pytest.raises(ParseError):
-        parse(b"<html><body><p>Hello</p></body></html>", {"content-type": "text/html"})
+        parse(b"<p>Hello</p>", {"content-type": "text/html"})
 
 
 def test_broken_document_with_entries_reports_the_problem() -> None:

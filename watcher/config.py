@@ -295,7 +295,8 @@ def find_config(explicit: str | None) -> Path:
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, substitute and validate a config file; raise ConfigError listing every problem."""
-    from watcher.configcheck import validate  # late import: configcheck imports this module
+    # late import: configcheck imports this module
+    from watcher.configcheck import raw_query_problems, validate
 
     env = os.environ if env is None else env
     try:
@@ -308,19 +309,19 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     problems: list[str] = []
     warnings: list[str] = []
-    raw = _substitute_all(raw, env, path, problems, warnings)
+    unset: set[str] = set()   # channels with a variable unset: their other checks would mislead
+    raw = _substitute_all(raw, env, path, problems, warnings, unset)
     try:
         root = _Root.model_validate(raw)
     except ValidationError as exc:
         problems.extend(f"{path}: {_loc(err['loc'])}: {_message(err)}" for err in exc.errors())
+        problems.extend(raw_query_problems(path, raw))   # every problem at once
         raise ConfigError(problems) from None
-    if problems:
-        raise ConfigError(problems)
-    return validate(path, root, warnings)
+    return validate(path, root, warnings, problems, unset)
 
 
 def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,
-                    problems: list[str], warnings: list[str]) -> dict[str, Any]:
+                    problems: list[str], warnings: list[str], unset: set[str]) -> dict[str, Any]:
     """Replace ${VAR} everywhere; an optional channel missing a variable is switched off."""
     channels = raw.get("channels")
     if isinstance(channels, dict):
@@ -335,6 +336,7 @@ def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,
                 continue
             for var in missing:
                 problems.append(f"{path}: channels.{name}: environment variable {var} is not set")
+                unset.add(name)
             kept[name] = value
         raw = {**raw, "channels": kept}
     missing_rest: list[str] = []

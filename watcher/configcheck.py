@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from watcher.config import (
@@ -16,8 +18,11 @@ from watcher.config import (
 from watcher.errors import ConfigError
 
 
-def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
-    problems: list[str] = []
+def validate(path: Path, root: _Root, warnings: list[str],
+             problems: list[str] | None = None, unset: Set[str] = frozenset()) -> Config:
+    """The config, or ConfigError listing every problem (`problems`: found before this;
+    `unset`: channels missing an environment variable, already reported)."""
+    problems = list(problems or ())
     feeds = list(root.feeds)
     for i, opml in enumerate(root.opml):
         try:
@@ -27,13 +32,16 @@ def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
     feeds = _unique_feeds(feeds, path, problems)
     channels = dict(root.channels)
     for name, channel in channels.items():
+        if name in unset:
+            continue
         problems.extend(f"{path}: channels.{name}: {p}" for p in _channel_problems(channel))
     _check_profiles(path, root, feeds, channels, problems, warnings)
     for name in root.watcher.health:
         if name not in channels and name not in _switched_off(warnings):
             problems.append(f"{path}: watcher.health: unknown channel {name!r}")
-    if not problems:
-        problems.extend(_query_problems(path, root))
+    problems.extend(query_problems(path, [(p.name, p.query) for p in root.profiles],
+                                   dict(root.aliases)))
+    warnings.extend(operator_warnings(path, [(p.name, p.query) for p in root.profiles]))
     if problems:
         raise ConfigError(problems)
     return Config(path=path, settings=root.watcher, aliases=dict(root.aliases), feeds=tuple(feeds),
@@ -101,14 +109,57 @@ def _check_profiles(path: Path, root: _Root, feeds: list[FeedConfig],
                 problems.append(f"{where}.feeds: {sel!r} is no feed name, URL or tag")
 
 
-def _query_problems(path: Path, root: _Root) -> list[str]:
+def query_problems(path: Path, profiles: Sequence[tuple[str, str]],
+                   aliases: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every query that does not compile (each named by its profile, with a caret)."""
     from watcher.query import Matcher
 
     try:
-        Matcher({p.name: p.query for p in root.profiles}, dict(root.aliases))
+        Matcher(dict(profiles), aliases)
     except ConfigError as exc:
         return [f"{path}: profiles: {p}" for p in exc.problems]
     return []
+
+
+def raw_query_problems(path: Path, raw: Mapping[str, Any]) -> list[str]:
+    """The query problems of a config that failed validation elsewhere, so that a bad
+    query is reported with the other problems, not after they are fixed. Profiles without
+    a string name and query are left to the validator's messages; with malformed
+    aliases, queries that use aliases are left out."""
+    aliases = raw.get("aliases", {})
+    ok_aliases = isinstance(aliases, dict) and all(
+        isinstance(v, list) and all(isinstance(t, str) for t in v) for v in aliases.values())
+    profiles = [(p["name"], p["query"]) for p in raw.get("profiles", [])
+                if isinstance(p, dict) and isinstance(p.get("name"), str)
+                and isinstance(p.get("query"), str) and p["query"]
+                and (ok_aliases or "@" not in p["query"])]
+    return query_problems(path, profiles, aliases if ok_aliases else {})
+
+
+_OPERATORS = {"or": "OR", "and": "AND", "not": "NOT"}
+
+
+def operator_warnings(path: Path, profiles: Sequence[tuple[str, str]]) -> list[str]:
+    """Lower-case or/and/not/near/n in a query are words, not operators: say so."""
+    from watcher.query.lexer import lex
+
+    out: list[str] = []
+    for i, (name, query) in enumerate(profiles):
+        try:
+            lexemes = lex(query)
+        except ConfigError:
+            continue   # reported as a problem
+        for lexeme in lexemes:
+            word = lexeme.value
+            upper = _OPERATORS.get(word.lower())
+            if upper is None and word.lower().startswith("near/"):
+                upper = "NEAR/" + word[5:]
+            if lexeme.kind == "WORD" and upper is not None:
+                out.append(f"{path}: profiles[{i}] ({name}).query: {word!r} at column "
+                           f"{lexeme.pos + 1} is matched as a word; did you mean {upper}? "
+                           f'(operators are upper case; write "{word}" in quotes to '
+                           "keep the word)")
+    return out
 
 
 def read_opml(path: Path) -> list[FeedConfig]:

@@ -123,9 +123,19 @@ class Engine:
     async def aclose(self) -> None:
         await self.source.aclose()
 
-    async def poll(self, feeds: Sequence[FeedConfig]) -> list[PollOutcome]:
-        """Poll these feeds concurrently (the fetcher bounds the connections), then health."""
+    async def poll(self, feeds: Sequence[FeedConfig],
+                   progress: Callable[[PollOutcome], None] | None = None) -> list[PollOutcome]:
+        """Poll these feeds concurrently (the fetcher bounds the connections), then health.
+
+        `progress` is called with each feed's outcome as that feed finishes.
+        """
         async def one(feed: FeedConfig) -> PollOutcome:
+            outcome = await attempt(feed)
+            if progress is not None:
+                progress(outcome)
+            return outcome
+
+        async def attempt(feed: FeedConfig) -> PollOutcome:
             try:
                 return await self.pipeline.poll(feed, self.clock())
             except WatcherError as exc:  # the store failed (disk full, database down): one line

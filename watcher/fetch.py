@@ -51,7 +51,8 @@ except (ImportError, TypeError):  # pragma: no cover - depends on the installed 
 REDIRECTS = (301, 302, 303, 307, 308)
 PERMANENT = (301, 308)
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
-          "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+          "application/feed+json, application/xml;q=0.9, text/xml;q=0.9, "
+          "application/json;q=0.8, */*;q=0.5")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ class ParsedFeed:
     problem: str | None = None  # set when the document was not well-formed (bozo)
     item_digests: tuple[str, ...] = ()   # every item of the document (parse.item_spans)
     unchanged: int = 0   # items left out: their bytes were in the earlier digests
+    html_page: bool = False   # the document is an HTML page, not a feed (watcher/discover.py)
+    advertised: tuple[str, ...] = ()   # the feeds that page advertises, in page order
 
 
 @dataclass(frozen=True)
