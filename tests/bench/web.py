@@ -97,6 +97,7 @@ def fill(state: str, feeds: int, items: int, alerts: int, now: float) -> None:
                      f"h{n}", f"Feed {feed}", doc.title, f"https://feed{feed}.example/{n}",
                      doc.summary, "", "", '["world"]', seen, seen, "[]",
                      (n % alerts) + 1 if n < 2 * alerts else None))   # two outlets a story
+    rows.sort(key=lambda r: r[12])   # stored in the order they were seen, as the daemon does
     _insert(store, "items", ["feed_url", "item_key", "canonical_url", "content_hash",
                              "feed_name", "title", "link", "summary", "content", "author",
                              "categories", "published_at", "seen_at", "matched", "story_id"],
