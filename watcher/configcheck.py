@@ -33,7 +33,7 @@ def validate(path: Path, root: _Root, warnings: list[str]) -> Config:
         if name not in channels and name not in _switched_off(warnings):
             problems.append(f"{path}: watcher.health: unknown channel {name!r}")
     if not problems:
-        problems.extend(_query_problems(path, root))
+        problems.extend(_query_problems(path, root, warnings))
     if problems:
         raise ConfigError(problems)
     return Config(path=path, settings=root.watcher, aliases=dict(root.aliases), feeds=tuple(feeds),
@@ -100,13 +100,20 @@ def _check_profiles(path: Path, root: _Root, feeds: list[FeedConfig],
                 problems.append(f"{where}.feeds: {sel!r} is no feed name, URL or tag")
 
 
-def _query_problems(path: Path, root: _Root) -> list[str]:
+def _query_problems(path: Path, root: _Root, warnings: list[str]) -> list[str]:
     from watcher.query import Matcher
+    from watcher.query.guard import BOUND
 
     try:
-        Matcher({p.name: p.query for p in root.profiles}, dict(root.aliases))
+        matcher = Matcher({p.name: p.query for p in root.profiles}, dict(root.aliases))
     except ConfigError as exc:
         return [f"{path}: profiles: {p}" for p in exc.problems]
+    index = {p.name: i for i, p in enumerate(root.profiles)}
+    for name, pattern in matcher.nested_quantifiers():
+        warnings.append(f"{path}: profiles[{index[name]}] ({name}).query: regex {pattern}"
+                        " repeats a part that itself repeats (a nested quantifier): it can"
+                        f" backtrack for ever on some text; it gets {BOUND:g}s per item, then"
+                        " counts as not matching it")
     return []
 
 

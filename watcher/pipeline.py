@@ -22,6 +22,7 @@ from watcher.faults import crash_point
 from watcher.fetchpool import Fetched, FetchPool
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.query import Document, make_snippet, plain_text
+from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.routing import Route, Router
 from watcher.schedule import (
     adaptive_interval,
@@ -213,7 +214,7 @@ class Pipeline:
                 published_at=published, seen_at=now,
                 matched=known.matched if known else (), story_id=known.story_id if known else None)
             return 1, 0
-        matches = self.router.scoped(self.router.matcher.match(doc), feed)
+        matches = self._match(feed, doc, key, title, now)
         item_id = self.store.insert_item(
             feed_url=feed.url, key=key, canonical_url=canon, content_hash=chash,
             feed_name=item.feed_name, title=title, link=item.link, summary=summary,
@@ -225,6 +226,23 @@ class Pipeline:
         identity = f"url:{canon}" if canon else f"hash:{chash}"
         return 1, self._story_alerts(feed, item, doc, item_id, title, summary, matches, now,
                                      identity)
+
+    def _match(self, feed: FeedConfig, doc: Document, key: str, title: str,
+               now: float) -> list[Match]:
+        """The profiles reading this feed that match the item. A user regex that reached its
+        time bound on it counted as not matching (query/guard.py); each such profile and
+        item is recorded for `watcher status` and logged, once."""
+        run = self.router.matcher.run(doc)
+        for slow in run.slow:
+            if not self.router.reads(self.router.profiles[slow.profile], feed):
+                continue
+            if self.store.record_slow_regex(slow.profile, slow.pattern, feed.url, key, title,
+                                            now):
+                log.warning("profile %s: regex %s took over %gs on item %s of feed %s;"
+                            " counted as not matching that item", slow.profile, slow.pattern,
+                            GUARD_BOUND, key, feed.label,
+                            extra={"profile": slow.profile, "feed": feed.label, "item_key": key})
+        return self.router.scoped(run.matches, feed)
 
     def _too_old(self, published: float | None, now: float, first_sight: bool) -> bool:
         """Items older than the backfill on a first poll, or than the retention, are silent."""
@@ -264,7 +282,7 @@ class Pipeline:
 
     def _edited(self, feed: FeedConfig, item: Item, doc: Document, existing: StoredItem, title: str,
                 summary: str, content: str, chash: str, now: float) -> int:
-        matches = self.router.scoped(self.router.matcher.match(doc), feed)
+        matches = self._match(feed, doc, existing.item_key, title, now)
         fresh = [m for m in matches if m.profile not in existing.matched]
         queued = 0
         story_id = existing.story_id

@@ -298,6 +298,21 @@ class SQLStore:
         self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
                    " DO UPDATE SET value = excluded.value", (key, value))
 
+    # -- user regexes that reached their time bound ----------------------------------------
+    def record_slow_regex(self, profile: str, pattern: str, feed_url: str, item_key: str,
+                          title: str, now: float) -> bool:
+        """Remember that `pattern` of `profile` reached its time bound on an item; True the
+        first time for that profile, pattern and item (so it is reported once)."""
+        return self._exec(
+            "INSERT INTO slow_regexes (profile, pattern, feed_url, item_key, title, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (profile, pattern, feed_url, item_key)"
+            " DO NOTHING", (profile, pattern, feed_url, item_key, title, now)) > 0
+
+    def slow_regexes(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest of those: profile, pattern, feed_url, item_key, title, seen_at."""
+        return self._rows("SELECT profile, pattern, feed_url, item_key, title, seen_at"
+                          " FROM slow_regexes ORDER BY seen_at DESC, profile LIMIT ?", (limit,))
+
     # -- housekeeping ---------------------------------------------------------------------
     def prune(self, older_than: float) -> int:
         """Forget items, stories, finished alerts and silent daemons older than that."""
@@ -307,4 +322,5 @@ class SQLStore:
             self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
                        (older_than,))
             self._exec("DELETE FROM daemons WHERE last_heartbeat < ?", (older_than,))
+            self._exec("DELETE FROM slow_regexes WHERE seen_at < ?", (older_than,))
         return n
