@@ -230,60 +230,57 @@ def test_permanent_redirect_updates_the_feed_url(
     assert feed_server.requests_for("/new")[-1].if_none_match is not None
 
 
-# -- the engine in-process: parser processes, feed health, network down ----------------------
+# -- the engine in-process: fetch processes, feed health, network down ----------------------
 
-def crash_on_marker(body: bytes, headers: dict[str, str], url: str,
-                    feed_name: str | None) -> object:
-    """A parse function for the pool that kills its worker process on a marked body."""
-    import os
-
-    from watcher.parseworker import parse_document
-
-    if b"CRASH-THE-PARSER" in body:
-        os._exit(3)
-    return parse_document(body, headers, url, feed_name)
-
-
-def engine_for(watcher: Watcher, clock: Callable[[], float] | None = None,
-               parser_func: Callable[..., object] | None = None) -> object:
+def engine_for(watcher: Watcher, clock: Callable[[], float] | None = None) -> object:
     from watcher.config import load_config
-    from watcher.engine import Engine, ParserPool
+    from watcher.engine import Engine
     from watcher.metrics import Metrics
     from watcher.store import open_store
 
     cfg = load_config(watcher.config)
-    metrics = Metrics()
-    parser = ParserPool(metrics, 2, parser_func) if parser_func else None  # type: ignore[arg-type]
-    return Engine(cfg, open_store(cfg.state), clock=clock or time.time, metrics=metrics,
-                  parser=parser)
+    return Engine(cfg, open_store(cfg.state), clock=clock or time.time, metrics=Metrics())
 
 
-def test_a_crashed_parser_process_fails_one_feed_and_the_pool_comes_back(
+def test_a_crashed_fetch_process_fails_one_feed_and_the_pool_comes_back(
         watcher: Watcher, feed_server: FeedServer) -> None:
     import asyncio
+    import os
 
     from watcher.engine import Engine
+    from watcher.fetchpool import FetchPool
 
-    feed_server.set_body("/bad", b"<rss><!-- CRASH-THE-PARSER --></rss>")
+    release = feed_server.hang("/bad", threading.Event())
+    feed_server.add_feed("/bad", [item(2)])
     good = feed_server.add_feed("/good", [item(1)])
     config(watcher, [feed_server.url("/bad"), good])
-    engine = engine_for(watcher, parser_func=crash_on_marker)
-    assert isinstance(engine, Engine)
-    cfg = engine.config
+    engine = engine_for(watcher)
+    assert isinstance(engine, Engine) and isinstance(engine.source, FetchPool)
+    pool, cfg = engine.source, engine.config
 
     async def go() -> tuple[object, object]:
         try:
-            bad = await engine.poll([cfg.feeds[0]])
-            ok = await engine.poll([cfg.feeds[1]])
-            return bad[0], ok[0]
+            polling = asyncio.create_task(engine.poll([cfg.feeds[0]]))
+            deadline = time.monotonic() + 60
+            while feed_server.in_flight("/bad") < 1:
+                assert time.monotonic() < deadline, "the fetch never reached the server"
+                await asyncio.sleep(0.01)
+            worker = next(w for w in pool._workers if w is not None and w.pending)
+            os.kill(worker.process.pid, signal.SIGKILL)   # as the OOM killer would
+            bad = (await polling)[0]
+            release.set()
+            ok = (await engine.poll([cfg.feeds[1]]))[0]
+            return bad, ok
         finally:
+            release.set()
             await engine.aclose()
 
     bad, ok = asyncio.run(go())
     engine.store.close()
-    assert not bad.ok and "parser process crashed" in str(bad.error)  # type: ignore[attr-defined]
+    assert not bad.ok and "fetch process crashed" in str(bad.error)  # type: ignore[attr-defined]
     assert ok.ok and ok.new_items == 1                                 # type: ignore[attr-defined]
-    assert engine.metrics.registry.get_sample_value("watcher_parse_failures_total") == 1
+    value = engine.metrics.registry.get_sample_value
+    assert value("watcher_feed_errors_total", {"kind": "transient"}) == 1
 
 
 def _health_alerts(engine: object) -> list[str]:

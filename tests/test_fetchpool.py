@@ -14,8 +14,9 @@ import pytest
 
 from tests.servers.feeds import FeedServer
 from watcher.errors import FetchError
-from watcher.fetchpool import Fetched, FetchPool
+from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
+from watcher.source import Fetched, FetchRequest
 
 T = TypeVar("T")
 ITEMS = [{"title": f"Item {i}", "link": f"https://e.example/{i}", "guid": f"g{i}",
@@ -42,7 +43,7 @@ def run(fn: Callable[[FetchPool], Awaitable[T]], workers: int = 2,
 
 def get(pool: FetchPool, url: str) -> Coroutine[Any, Any, Fetched]:
     """A fetch of a feed never seen before (no validators, no known hash or items)."""
-    return pool.fetch(url, etag=None, last_modified=None, known_hash=None, feed_name=None)
+    return pool.fetch(FetchRequest(url))
 
 
 async def started(pool: FetchPool, server: FeedServer, path: str) -> asyncio.Task[Fetched]:
@@ -62,12 +63,11 @@ def test_results_errors_and_parses_cross_from_the_workers(server: FeedServer) ->
     metrics = Metrics()
 
     async def scenario(pool: FetchPool) -> dict[str, Any]:
-        first = await pool.fetch(feed, etag=None, last_modified=None, known_hash=None,
-                                 feed_name="A")
-        same = await pool.fetch(feed, etag=None, last_modified=None, known_hash=first.digest,
-                                feed_name="A")
-        again = await pool.fetch(feed, etag=first.result.etag, known_hash=first.digest,
-                                 last_modified=first.result.last_modified, feed_name="A")
+        first = await pool.fetch(FetchRequest(feed, feed_name="A"))
+        same = await pool.fetch(FetchRequest(feed, known_hash=first.digest, feed_name="A"))
+        again = await pool.fetch(FetchRequest(
+            feed, etag=first.result.etag, last_modified=first.result.last_modified,
+            known_hash=first.digest, feed_name="A"))
         junk = await get(pool, server.url("/junk"))
         with pytest.raises(FetchError) as missing:
             await get(pool, server.url("/missing"))

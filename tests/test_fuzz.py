@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from tests.servers.feeds import render_feed
 from watcher.config import FeedConfig, load_config
+from watcher.engine import local_source
 from watcher.errors import ConfigError, ParseError, QueryError
-from watcher.fetch import Fetcher
 from watcher.parse import parse_feed
 from watcher.pipeline import Pipeline
 from watcher.query import compile_query
@@ -179,9 +179,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         """.replace("\n        ", "\n"), encoding="utf-8")
     config = load_config(path, env={})
     store = open_store(":memory:")
-    fetcher = Fetcher()
-    yield Pipeline(Router(config), store, fetcher)
-    asyncio.run(fetcher.aclose())
+    source = local_source(config)
+    yield Pipeline(Router(config), store, source)
+    asyncio.run(source.aclose())
     store.close()
 
 
@@ -196,8 +196,8 @@ def test_random_feed_documents_reach_the_store_without_raising(
         return
     feed = FeedConfig(url="https://feed.example/rss")
     with pipeline.store.transaction():
-        new, alerts = pipeline.record(feed, parsed, datetime.now(UTC).timestamp(), first_sight)
-    assert 0 <= new <= len(parsed.items) and alerts >= 0
+        done = pipeline.record(feed, parsed, datetime.now(UTC).timestamp(), first_sight)
+    assert 0 <= done.old_items <= done.new_items <= len(parsed.items) and done.alerts >= 0
 
 
 def test_the_document_strategy_makes_valid_feeds_too() -> None:

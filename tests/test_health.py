@@ -113,12 +113,6 @@ def test_network_is_reported_down_once_and_back_once() -> None:
     assert network_step(record, False, 12, now=61.0)[1] is None
 
 
-def test_record_round_trip_and_damage() -> None:
-    record = Record("failing", 4, 12.5)
-    assert Record.loads(record.dumps()) == record
-    assert Record.loads(None) == Record() == Record.loads("not json")
-
-
 def test_short_error_and_items_per_day() -> None:
     assert short_error(f"{URL}: HTTP 500 Internal Server Error", URL) == \
         "HTTP 500 Internal Server Error"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import load_config
-from watcher.fetch import Fetcher
+from watcher.config import FeedConfig, load_config
+from watcher.engine import local_source
 from watcher.models import Item, ParsedFeed
 from watcher.pipeline import Pipeline
 from watcher.routing import Router
@@ -34,7 +34,7 @@ query = "S-400"
 type = "console"
 """)
     config = load_config(path, {})
-    return Pipeline(Router(config), open_store(":memory:"), Fetcher())
+    return Pipeline(Router(config), open_store(":memory:"), local_source(config))
 
 
 def feed_doc(*items: Item) -> ParsedFeed:
@@ -48,17 +48,24 @@ def s400(n: int, published: float | None) -> Item:
                 published=datetime.fromtimestamp(published, UTC) if published else None)
 
 
+def record(pipeline: Pipeline, feed: FeedConfig, doc: ParsedFeed, now: float, *,
+           first_sight: bool) -> tuple[int, int]:
+    """(new items, alerts queued) of one document."""
+    done = pipeline.record(feed, doc, now, first_sight)
+    return done.new_items, done.alerts
+
+
 def test_first_sight_records_old_and_undated_items_silently(pipeline: Pipeline) -> None:
     feed = pipeline.router.config.feeds[0]
-    new, alerts = pipeline.record(feed, feed_doc(s400(1, NOW - 2 * DAY), s400(2, None),
-                                                 s400(3, NOW - 60)), NOW, first_sight=True)
-    assert (new, alerts) == (3, 1)
+    done = pipeline.record(feed, feed_doc(s400(1, NOW - 2 * DAY), s400(2, None),
+                                          s400(3, NOW - 60)), NOW, first_sight=True)
+    assert (done.new_items, done.alerts, done.old_items) == (3, 1, 2)
 
 
 def test_items_older_than_retention_never_alert(pipeline: Pipeline) -> None:
     feed = pipeline.router.config.feeds[0]
-    _, alerts = pipeline.record(feed, feed_doc(s400(1, NOW - 40 * DAY)), NOW, first_sight=False)
-    assert alerts == 0
+    done = pipeline.record(feed, feed_doc(s400(1, NOW - 40 * DAY)), NOW, first_sight=False)
+    assert (done.alerts, done.old_items) == (0, 1)
 
 
 def test_prune_forgets_old_items_but_they_do_not_come_back(pipeline: Pipeline) -> None:
@@ -69,8 +76,7 @@ def test_prune_forgets_old_items_but_they_do_not_come_back(pipeline: Pipeline) -
     assert store.item(feed.url, "id:id-1") is not None
     removed = store.prune(NOW - 30 * DAY)
     assert removed == 1 and store.item(feed.url, "id:id-1") is None
-    _, alerts = pipeline.record(feed, feed_doc(s400(1, old)), NOW, first_sight=False)
-    assert alerts == 0
+    assert pipeline.record(feed, feed_doc(s400(1, old)), NOW, first_sight=False).alerts == 0
 
 
 def test_pending_alerts_survive_pruning(pipeline: Pipeline) -> None:
@@ -84,11 +90,11 @@ def test_pending_alerts_survive_pruning(pipeline: Pipeline) -> None:
 def test_same_document_twice_records_nothing_new(pipeline: Pipeline) -> None:
     feed = pipeline.router.config.feeds[0]
     doc = feed_doc(s400(1, NOW), s400(2, NOW))
-    assert pipeline.record(feed, doc, NOW, first_sight=False) == (2, 2)
-    assert pipeline.record(feed, doc, NOW + 60, first_sight=False) == (0, 0)
+    assert record(pipeline, feed, doc, NOW, first_sight=False) == (2, 2)
+    assert record(pipeline, feed, doc, NOW + 60, first_sight=False) == (0, 0)
     partial = feed_doc(s400(2, NOW))  # a partial fetch: item 1 missing, nothing is forgotten
-    assert pipeline.record(feed, partial, NOW + 120, first_sight=False) == (0, 0)
-    assert pipeline.record(feed, doc, NOW + 180, first_sight=False) == (0, 0)
+    assert record(pipeline, feed, partial, NOW + 120, first_sight=False) == (0, 0)
+    assert record(pipeline, feed, doc, NOW + 180, first_sight=False) == (0, 0)
 
 
 def test_a_guid_twice_in_one_document_is_one_item(pipeline: Pipeline) -> None:
@@ -97,10 +103,10 @@ def test_a_guid_twice_in_one_document_is_one_item(pipeline: Pipeline) -> None:
     feed = pipeline.router.config.feeds[0]
     first = s400(1, NOW)
     edited = Item(**{**first.__dict__, "summary": first.summary + " Updated: Ankara replied."})
-    assert pipeline.record(feed, feed_doc(first, first), NOW, first_sight=False) == (1, 1)
+    assert record(pipeline, feed, feed_doc(first, first), NOW, first_sight=False) == (1, 1)
     stored = pipeline.store.item(feed.url, "id:id-1")
     assert stored is not None
-    assert pipeline.record(feed, feed_doc(s400(2, NOW), edited, edited), NOW + 60,
+    assert record(pipeline, feed, feed_doc(s400(2, NOW), edited, edited), NOW + 60,
                            first_sight=False) == (1, 1)
     again = pipeline.store.item(feed.url, "id:id-1")
     assert again is not None and again.id == stored.id

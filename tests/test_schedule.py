@@ -7,14 +7,10 @@ import random
 import pytest
 
 from watcher.schedule import (
-    ARRIVALS_KEPT,
     MAX_BACKOFF,
     adaptive_interval,
-    dumps_arrivals,
-    loads_arrivals,
     next_poll,
     next_poll_after_failure,
-    remember_arrival,
 )
 
 H = 3600.0
@@ -72,12 +68,3 @@ def test_adaptive_interval_speeds_up_again_after_a_burst() -> None:
     burst = quiet + [12 * H + 300 * i for i in range(1, 8)]
     fast = adaptive_interval(burst, burst[-1], 2 * M, 6 * H, 10 * M)
     assert slow == 3 * H and fast == 2.5 * M
-
-
-def test_arrivals_are_bounded_and_round_trip() -> None:
-    arrivals: list[float] = []
-    for t in range(50):
-        arrivals = remember_arrival(arrivals, float(t))
-    assert len(arrivals) == ARRIVALS_KEPT and arrivals[-1] == 49.0
-    assert loads_arrivals(dumps_arrivals(arrivals)) == arrivals
-    assert loads_arrivals(None) == [] and loads_arrivals("{broken") == []

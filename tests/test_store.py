@@ -12,7 +12,9 @@ import pytest
 
 from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
 from watcher.errors import StoreError
+from watcher.health import Record as HealthRecord
 from watcher.models import Alert, Snippet
+from watcher.schedule import ARRIVALS_KEPT
 from watcher.store import FeedState, SQLiteStore, Store, is_postgres, open_store
 from watcher.store.postgres import PostgresStore
 from watcher.store.schema import migrations
@@ -80,7 +82,7 @@ def test_a_version_1_store_upgrades_in_place_and_keeps_its_rows(dsn: str) -> Non
         item_id = add_item(old, "k1")
         alert_id = old.add_alert(alert(), dedupe_key="story:1", item_id=item_id, urgent=True,
                                  now=T)
-        old.set_meta("digest:slack", "123.5")
+        old.set_meta("other", "kept")
     old.close()
 
     new = open_store(dsn)
@@ -90,10 +92,64 @@ def test_a_version_1_store_upgrades_in_place_and_keeps_its_rows(dsn: str) -> Non
         assert stored is not None and stored.id == item_id
         [row] = new.pending("slack")
         assert row.id == alert_id and row.urgent and row.alert.title == "Frigate sails"
-        assert new.get_meta("digest:slack") == "123.5"
+        assert new.get_meta("other") == "kept"
         assert [r.id for r in new.claim_alerts("slack", "d1", T, 60)] == [alert_id]  # v2 works
     finally:
         new.close()
+
+
+def test_a_version_3_store_moves_its_meta_state_into_tables(dsn: str) -> None:
+    """State the release before kept as strings under meta keys (arrival times, health
+    records, digest times) arrives in its own tables; damaged values are dropped."""
+    feed = "https://f.example/rss"
+    old = open_at(dsn, 3)
+    with old.transaction():
+        old.save_feed(FeedState(url=feed, title="F"))
+        old.set_meta(f"arrivals:{feed}", "[1700000000.5, 1700000600.0]")
+        old.set_meta("arrivals:https://broken.example/", "{not a list")
+        old.set_meta(f"health:{feed}", '{"state": "failing", "episode": 3, "since": 12.5}')
+        old.set_meta("health:network", '{"state": "ok", "episode": 1, "since": null}')
+        old.set_meta("health:https://broken.example/", "garbage")
+        old.set_meta("digest:slack", "123.5")
+        old.set_meta("watchdog", "7")
+    old.close()
+
+    new = open_store(dsn)
+    try:
+        assert new.arrivals(feed) == [1700000000.5, 1700000600.0]
+        assert new.arrivals("https://broken.example/") == []
+        assert new.health_records() == {feed: HealthRecord("failing", 3, 12.5),
+                                        "network": HealthRecord("ok", 1, None)}
+        assert new.last_digest_at("slack") == 123.5 and new.last_digest_at("email") is None
+        for key in (f"arrivals:{feed}", f"health:{feed}", "health:network", "digest:slack"):
+            assert new.get_meta(key) is None, key
+        assert new.get_meta("watchdog") == "7"
+        stored = new.feed(feed)
+        assert stored is not None and stored.title == "F"
+    finally:
+        new.close()
+
+
+def test_arrivals_keep_the_most_recent_ones(store: Store) -> None:
+    feed = "https://f.example/rss"
+    for t in range(ARRIVALS_KEPT + 15):
+        kept = store.add_arrival(feed, T + t)
+    assert kept == [T + t for t in range(15, ARRIVALS_KEPT + 15)]
+    assert store.arrivals(feed) == kept and store.arrivals("https://other.example/") == []
+    assert store.add_arrival(feed, T + 20) == kept   # the same time twice is one arrival
+
+
+def test_health_records_and_digest_times_round_trip(store: Store) -> None:
+    store.save_health_record("network", HealthRecord("ok", 2, None))
+    store.save_health_record("https://f.example/rss", HealthRecord("failing", 1, T))
+    store.save_health_record("https://f.example/rss", HealthRecord("quiet", 2, None))
+    assert store.health_records() == {"network": HealthRecord("ok", 2, None),
+                                      "https://f.example/rss": HealthRecord("quiet", 2, None)}
+    store.set_channel_error("slack", "bad token", T)
+    store.set_last_digest_at("slack", T + 1.5)
+    store.set_last_digest_at("digest-mail", T)
+    assert (store.last_digest_at("slack"), store.last_digest_at("digest-mail")) == (T + 1.5, T)
+    assert store.channel_errors() == {"slack": "bad token"}   # the same row, both kept
 
 
 def test_reopening_applies_nothing_twice(dsn: str) -> None:
@@ -110,7 +166,7 @@ def test_feed_state_round_trips_and_saving_again_replaces_it(store: Store) -> No
                       first_polled_at=T, last_poll_at=T + 1.25, last_success_at=T + 1.25,
                       last_status="ok", last_error=None, error_kind=None,
                       consecutive_failures=2, next_poll_at=T + 600.5, items_total=7,
-                      last_new_item_at=T, gone=True, health_reported=True)
+                      last_new_item_at=T, gone=True)
     store.save_feed(state)
     assert store.feed(state.url) == state
     changed = replace(state, gone=False, consecutive_failures=0, last_error="x")
@@ -207,6 +263,10 @@ def test_pending_retry_and_sent(store: Store) -> None:
     assert store.story_remote_id(7, "email") is None
     assert store.story_channels(7) == ["slack"]
     assert store.outbox_counts() == {"slack": {"sent": 2, "pending": 1}}
+    queue(store, alert("email", story_id=7), "e7")
+    queue(store, alert("email", story_id=8), "e8")
+    queue(store, alert("chat", kind="also", story_id=8), "a8")   # a reply reaches nothing
+    assert store.story_channels_of([7, 8, 9]) == {7: {"slack", "email"}, 8: {"email"}}
 
 
 def test_hits_are_new_and_update_alerts_newest_first(store: Store) -> None:

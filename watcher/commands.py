@@ -13,13 +13,13 @@ from typing import Any
 from watcher.config import Config
 from watcher.deliver.channels import build_channel
 from watcher.deliver.console import render_console
-from watcher.engine import Engine
+from watcher.engine import Engine, local_source
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Snippet
-from watcher.pipeline import parse_in_thread
 from watcher.query import Document, Matcher, plain_text
 from watcher.query.guard import BOUND as GUARD_BOUND
+from watcher.source import FetchRequest, LocalSource
 from watcher.store import open_store
 from watcher.timeparse import format_duration
 
@@ -40,14 +40,14 @@ async def check(config: Config, *, online: bool) -> int:
     if not online:
         return 0
     failures = 0
-    engine = Engine(config, open_store(":memory:"))
+    source = local_source(config)
     try:
-        results = await asyncio.gather(*(_try_feed(engine, f.url) for f in config.feeds))
+        results = await asyncio.gather(*(_try_feed(source, f.url) for f in config.feeds))
         for feed, (ok, text) in zip(config.feeds, results, strict=True):
             failures += not ok
             print(f"  feed {feed.label}: {text}")
     finally:
-        await engine.aclose()
+        await source.aclose()
     for name, cfg in config.channels.items():
         try:
             text = await asyncio.to_thread(build_channel(name, cfg, tz).check)
@@ -58,12 +58,14 @@ async def check(config: Config, *, online: bool) -> int:
     return 1 if failures else 0
 
 
-async def _try_feed(engine: Engine, url: str) -> tuple[bool, str]:
+async def _try_feed(source: LocalSource, url: str) -> tuple[bool, str]:
     try:
-        result = await engine.fetcher.fetch(url)
-        parsed = await parse_in_thread(result.body, result.headers, result.final_url, None)
-    except (FetchError, ParseError) as exc:
+        fetched = await source.fetch(FetchRequest(url))
+    except FetchError as exc:
         return False, f"FAILED, {exc}"
+    parsed = fetched.parsed
+    if parsed is None:
+        return False, f"FAILED, {fetched.parse_error}"
     return True, f"OK, {len(parsed.items)} items ({parsed.title or 'untitled'})"
 
 
@@ -226,22 +228,23 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
         raise ConfigError(f"{config.path}: profiles: no profile {profile!r} "
                           f"(known: {', '.join(sorted(names))})")
     if source.startswith(("http://", "https://")):
-        engine = Engine(config, open_store(":memory:"))
+        fetch = local_source(config)
         try:
-            result = await engine.fetcher.fetch(source)
+            fetched = await fetch.fetch(FetchRequest(source))
         finally:
-            await engine.aclose()
-        body, headers, url = result.body, result.headers, result.final_url
+            await fetch.aclose()
+        if fetched.parsed is None:
+            raise ParseError(f"{source}: {fetched.parse_error}")
+        parsed = fetched.parsed
     else:
         try:
             body = Path(source).read_bytes()
         except OSError as exc:
             raise WatcherError(f"{source}: cannot read: {exc.strerror}") from None
-        headers, url = {}, Path(source).resolve().as_uri()
-    # feedparser is loaded by the commands that parse in this process
-    from watcher.parse import parse_feed
+        # feedparser is loaded by the commands that parse in this process
+        from watcher.parse import parse_feed
 
-    parsed = parse_feed(body, headers=headers, url=url)
+        parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []
     for item in parsed.items:

@@ -1,104 +1,51 @@
-"""A loaded config put to work: store, fetcher, parser processes, pipeline, outbox and health.
+"""A loaded config put to work: store, fetch source, pipeline, outbox and health.
 
 `watcher poll` and `watcher run` both drive an Engine. It owns the shell parts around
-the pipeline: the worker processes that fetch and parse on every core
-(watcher/fetchpool.py; the in-process fetcher plus a feedparser process pool when a
-parser pool is given, as some tests do), the metrics the stages record,
-and feed health (watcher.health decides; here its notices are queued as "health"
-alerts to the `[watcher] health` channels, and the network-down check runs).
+the pipeline: the fetch source (worker processes that fetch and parse on every core,
+watcher/fetchpool.py, unless one is given: `explain` and some tests use the in-process
+`watcher.source.LocalSource`), the metrics the stages record, and feed health
+(watcher.health decides; here its notices are queued as "health" alerts to the
+`[watcher] health` channels, and the network-down check runs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from watcher import health
-from watcher.config import Config, FeedConfig
+from watcher.config import Config, FeedConfig, WatcherSettings
 from watcher.deliver.channels import Channel, build_channel
 from watcher.deliver.outbox import Outbox
-from watcher.errors import DeliveryError, ParseError, WatcherError
+from watcher.errors import DeliveryError, WatcherError
 from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
-from watcher.models import Alert, Match, ParsedFeed, Snippet
+from watcher.models import Alert, Match, Snippet
 from watcher.pipeline import Pipeline, PollOutcome
 from watcher.routing import Router
-from watcher.schedule import arrivals_key, loads_arrivals
+from watcher.source import FetchSource, LocalSource
 from watcher.store import Store
 
-# imported when first used: the daemon's process needs neither httpx nor feedparser
-# when the workers fetch and parse
-if TYPE_CHECKING:
-    from watcher.fetch import Fetcher
-
 log = logging.getLogger("watcher.engine")
-ParseFunc = Callable[[bytes, dict[str, str], str, "str | None"], ParsedFeed]
+NETWORK = "network"   # the health record of the network as a whole (beside feeds' URLs)
 
 
-class ParserPool:
-    """feedparser in worker processes; a crashed worker fails one parse, not the daemon."""
+def fetcher_options(settings: WatcherSettings) -> dict[str, Any]:
+    """Fetcher's options from the config: for the in-process source and the workers'."""
+    s = settings
+    return {"max_connections": s.concurrency, "per_host": s.per_host,
+            "read_timeout": s.timeout_seconds, "total_timeout": s.timeout_seconds * 2,
+            "max_bytes": s.max_bytes}
 
-    def __init__(self, metrics: Metrics, workers: int = 0,
-                 func: ParseFunc | None = None) -> None:
-        """`func` defaults to watcher.parseworker.parse_document."""
-        self.metrics = metrics
-        self.workers = workers or os.cpu_count() or 1
-        self.func = func
-        self._pool: ProcessPoolExecutor | None = None
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            from watcher.parseworker import die_with_parent, parse_document
-
-            self.func = self.func or parse_document
-            # spawn: workers never inherit the daemon's threads or locks, and are its direct
-            # children, so they can ask the kernel to kill them when it dies (even by SIGKILL).
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                             initializer=die_with_parent)
-        return self._pool
-
-    def warm(self) -> None:
-        """Start the worker processes now (they start in the background while feeds are
-        fetched), not when the first changed document is already waiting."""
-        if self._pool is None:
-            pool = self._executor()
-            for _ in range(self.workers):
-                pool.submit(os.getpid)
-
-    async def __call__(self, body: bytes, headers: dict[str, str], url: str,
-                       feed_name: str | None) -> ParsedFeed:
-        pool = self._executor()
-        loop = asyncio.get_running_loop()
-        try:
-            func = cast(ParseFunc, self.func)
-            parsed = await loop.run_in_executor(pool, func, body, headers, url, feed_name)
-        except BrokenProcessPool:
-            self.metrics.parse_failures.inc()
-            if self._pool is pool:
-                log.error("a parser process died (parsing %s); starting a new pool", url,
-                          extra={"feed": feed_name or url})
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise ParseError("the parser process crashed on this document") from None
-        except ParseError:
-            self.metrics.parse_failures.inc()
-            raise
-        self.metrics.observe_parse(len(parsed.items))
-        return parsed
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+def local_source(config: Config, metrics: Metrics | None = None) -> LocalSource:
+    """Fetch and parse in this process, with the config's limits."""
+    return LocalSource(fetcher_options(config.settings), metrics)
 
 
 class CountingRouter(Router):
@@ -151,26 +98,17 @@ class CountedChannel:
 class Engine:
     def __init__(self, config: Config, store: Store, *,
                  clock: Callable[[], float] = time.time, metrics: Metrics | None = None,
-                 parser: ParserPool | None = None, owner: str = "local") -> None:
+                 source: FetchSource | None = None, owner: str = "local") -> None:
+        """`source` defaults to worker processes (watcher/fetchpool.py)."""
         self.config = config
         self.store = store
         self.clock = clock
         self.metrics = metrics or Metrics()
         self.router = CountingRouter(config, self.metrics)
         s = config.settings
-        self._fetcher: Fetcher | None = None
-        self.pipeline = Pipeline(self.router, store, None)
-        # fetching and parsing in worker processes, unless a parser pool was given (tests):
-        # then the in-process fetcher fetches and the pool parses
-        self.parser = parser
-        self.remote: FetchPool | None = None
-        if parser is None:
-            self.remote = FetchPool(s.parse_workers or os.cpu_count() or 1,
-                                    self._fetcher_options(), self.metrics)
-            self.pipeline.remote = self.remote
-        else:
-            self.pipeline.fetcher = self.fetcher
-            self.pipeline.parse = parser
+        self.source: FetchSource = source or FetchPool(
+            s.parse_workers or os.cpu_count() or 1, fetcher_options(s), self.metrics)
+        self.pipeline = Pipeline(self.router, store, self.source)
         tz = s.tz
         channels = {name: cast(Channel, CountedChannel(build_channel(name, cfg, tz), self.metrics))
                     for name, cfg in config.channels.items()}
@@ -181,31 +119,8 @@ class Engine:
             f.url: (f.consecutive_failures, f.error_kind) for f in known if not f.gone}
         self.gone = {f.url for f in known if f.gone}
 
-    @property
-    def fetcher(self) -> Fetcher:
-        """The in-process fetcher (`check --online`, `try`, a given parser pool), made on
-        first use."""
-        if self._fetcher is None:
-            from watcher.fetch import Fetcher
-
-            self._fetcher = Fetcher(**self._fetcher_options(),
-                                    observe=self.metrics.observe_fetch)
-        return self._fetcher
-
-    def _fetcher_options(self) -> dict[str, Any]:
-        """Fetcher's options from the config: for the in-process fetcher and the workers'."""
-        s = self.config.settings
-        return {"max_connections": s.concurrency, "per_host": s.per_host,
-                "read_timeout": s.timeout_seconds, "total_timeout": s.timeout_seconds * 2,
-                "max_bytes": s.max_bytes}
-
     async def aclose(self) -> None:
-        if self.parser is not None:
-            self.parser.close()
-        if self.remote is not None:
-            self.remote.close()
-        if self._fetcher is not None:
-            await self._fetcher.aclose()
+        await self.source.aclose()
 
     async def poll(self, feeds: Sequence[FeedConfig]) -> list[PollOutcome]:
         """Poll these feeds concurrently (the fetcher bounds the connections), then health."""
@@ -218,10 +133,8 @@ class Engine:
             except Exception as exc:  # one feed's bug must not stop the others
                 log.exception("feed %s: unexpected error", feed.label, extra={"feed": feed.label})
                 return PollOutcome(feed.label, False, "error", error=f"internal error: {exc}")
-        if feeds and self.remote is not None:
-            self.remote.start()
-        elif feeds and self.parser is not None:
-            self.parser.warm()
+        if feeds:
+            self.source.start()
         outcomes = list(await asyncio.gather(*(one(f) for f in feeds)))
         self.after_polls(feeds, outcomes)
         return outcomes
@@ -252,22 +165,22 @@ class Engine:
         down = len(known) == len(configured) and health.network_down(known)
         self.metrics.feeds_failing.set(sum(1 for n, _ in known if n > 0))
         with self.store.transaction():
-            record = health.Record.loads(self.store.get_meta("health:network"))
+            records = self.store.health_records()
+            record = records.get(NETWORK, health.Record())
             new, notice = health.network_step(record, down, len(known), now)
-            self._apply("health:network", record, new, notice, "", now)
+            self._apply(NETWORK, record, new, notice, "", now)
             for sig in signals:
-                key = f"health:{sig.url}"
-                record = health.Record.loads(self.store.get_meta(key))
+                record = records.get(sig.url, health.Record())
                 new, notice = health.step(record, sig, now, network_down=down)
-                self._apply(key, record, new, notice, sig.name, now)
+                self._apply(sig.url, record, new, notice, sig.name, now)
 
     def _arrivals(self, url: str) -> tuple[float, ...]:
-        return tuple(loads_arrivals(self.store.get_meta(arrivals_key(url))))
+        return tuple(self.store.arrivals(url))
 
-    def _apply(self, key: str, old: health.Record, new: health.Record,
+    def _apply(self, subject: str, old: health.Record, new: health.Record,
                notice: health.Notice | None, feed: str, now: float) -> None:
         if new != old:
-            self.store.set_meta(key, new.dumps())
+            self.store.save_health_record(subject, new)
         if notice is None:
             return
         level = logging.INFO if notice.recovered else logging.WARNING

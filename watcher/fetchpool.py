@@ -29,18 +29,24 @@ import logging
 import multiprocessing
 import signal
 import threading
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from watcher.errors import FetchError, ParseError
-from watcher.models import FetchResult, ParsedFeed
+from watcher.source import (
+    Answer,
+    Fetched,
+    FetchFailed,
+    FetchRequest,
+    fetch_and_parse,
+    observe,
+    unwrap,
+)
 
 if TYPE_CHECKING:   # workers import this module: they need neither metrics nor its library
     from watcher.metrics import Metrics
@@ -48,28 +54,17 @@ if TYPE_CHECKING:   # workers import this module: they need neither metrics nor 
 log = logging.getLogger("watcher.fetchpool")
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """A fetch done in a worker: the result (body dropped), and for a changed body its hash
-    and its parse (items, or the reason it could not be parsed)."""
-
-    result: FetchResult
-    digest: str | None = None
-    parsed: ParsedFeed | None = None
-    parse_error: str | None = None
-
-
 @dataclass
 class _Worker:
     process: Any   # multiprocessing's ForkServerProcess
     conn: Connection
-    pending: dict[int, asyncio.Future[tuple[Any, ...]]]
+    pending: dict[int, asyncio.Future[Answer]]
     served: int = 0
-    outgoing: list[tuple[Any, ...]] = field(default_factory=list)   # sent as one message
+    outgoing: list[tuple[int, FetchRequest]] = field(default_factory=list)   # one message
 
 
-# a fetch waiting for a worker: (request id, the request sent, where its answer goes)
-_Queued = tuple[int, tuple[Any, ...], "asyncio.Future[tuple[Any, ...]]"]
+# a fetch waiting for a worker: (request id, the request, where its answer goes)
+_Queued = tuple[int, FetchRequest, "asyncio.Future[Answer]"]
 SPARE = 2   # requests a worker holds beyond its connections, so it never waits for the next
 
 
@@ -118,33 +113,20 @@ class FetchPool:
         asyncio.get_running_loop().add_reader(parent.fileno(), self._on_answer, worker)
         return worker
 
-    async def fetch(self, url: str, *, etag: str | None, last_modified: str | None,
-                    known_hash: str | None, feed_name: str | None,
-                    known_items: str | None = None) -> Fetched:
-        """Fetch `url` in a worker and parse it there unless its body hash is `known_hash`
-        (leaving out the items in `known_items`, digests joined by spaces)."""
+    async def fetch(self, request: FetchRequest) -> Fetched:
+        """Fetch in a worker, and parse there unless the body's hash is the known one."""
         self._next_id += 1
         req_id = self._next_id
-        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-        queue = self._queues[self._slot(url) if self.by_host else 0]
-        queue.append((req_id, (url, etag, last_modified, known_hash, feed_name, known_items),
-                      future))
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        queue = self._queues[self._slot(request.url) if self.by_host else 0]
+        queue.append((req_id, request, future))
         self._dispatch()
         answer = await future
-        metrics = self.metrics
-        if answer[0] == "error":
-            _, message, kind, status, retry_after, elapsed = answer
-            if metrics is not None and status is not None:
-                metrics.observe_fetch(status, elapsed)
-            raise FetchError(message, kind=kind, status=status, retry_after=retry_after)
-        _, result, digest, parsed, parse_error = answer
-        if metrics is not None:
-            metrics.observe_fetch(result.status, result.elapsed)
-            if parse_error is not None:
-                metrics.parse_failures.inc()
-            elif parsed is not None:
-                metrics.observe_parse(len(parsed.items))
-        return Fetched(result, digest, parsed, parse_error)
+        observe(self.metrics, answer)
+        return unwrap(answer)
+
+    async def aclose(self) -> None:
+        self.close()
 
     def _dispatch(self) -> None:
         """Hand waiting fetches to the workers with room, the least busy first; each worker
@@ -237,19 +219,13 @@ def _assign(worker: _Worker, queued: _Queued) -> None:
     req_id, request, future = queued
     if not future.done():   # else its poll was cancelled while it waited
         worker.pending[req_id] = future
-        worker.outgoing.append((req_id, *request))
+        worker.outgoing.append((req_id, request))
 
 
-def _failure(message: str) -> tuple[Any, ...]:
-    """The answer for a fetch that failed for a reason of ours, not the feed's: transient,
-    so it is retried at the next poll."""
-    return ("error", message, "transient", None, None, 0.0)
-
-
-def _answer_all(futures: list[asyncio.Future[tuple[Any, ...]]], message: str) -> None:
+def _answer_all(futures: list[asyncio.Future[Answer]], message: str) -> None:
     for future in futures:
         if not future.done():
-            future.set_result(_failure(message))
+            future.set_result(FetchFailed.ours(message))
 
 
 def _context() -> Any:
@@ -306,7 +282,7 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
-    answers: list[tuple[int, tuple[Any, ...]]] = []
+    answers: list[tuple[int, Answer]] = []
 
     def send_answers() -> None:   # the answers of one loop iteration, in one message
         batch = answers[:]
@@ -316,7 +292,7 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
         except (OSError, ValueError):   # the daemon is gone or closed us
             pass
 
-    def reply(req_id: int, answer: tuple[Any, ...]) -> None:
+    def reply(req_id: int, answer: Answer) -> None:
         if not answers:
             loop.call_soon(send_answers)
         answers.append((req_id, answer))
@@ -328,8 +304,8 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
             loop.remove_reader(conn.fileno())
             done.set()
             return
-        for request in batch:
-            task = loop.create_task(_answer(fetcher, reply, *request))
+        for req_id, request in batch:
+            task = loop.create_task(_answer(fetcher, reply, req_id, request))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -340,40 +316,10 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
             task.cancel()
 
 
-async def _answer(fetcher: Any, reply: Callable[[int, tuple[Any, ...]], None], req_id: int,
-                  url: str, etag: str | None, last_modified: str | None,
-                  known_hash: str | None, feed_name: str | None,
-                  known_items: str | None) -> None:
+async def _answer(fetcher: Any, reply: Callable[[int, Answer], None], req_id: int,
+                  request: FetchRequest) -> None:
     try:
-        answer = await _fetch_and_parse(fetcher, url, etag, last_modified, known_hash,
-                                        feed_name, known_items)
+        answer = await fetch_and_parse(fetcher, request)
     except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
-        answer = _failure(f"internal error: {type(exc).__name__}: {exc}"[:300])
+        answer = FetchFailed.ours(f"internal error: {type(exc).__name__}: {exc}"[:300])
     reply(req_id, answer)
-
-
-async def _fetch_and_parse(fetcher: Any, url: str, etag: str | None, last_modified: str | None,
-                           known_hash: str | None, feed_name: str | None,
-                           known_items: str | None) -> tuple[Any, ...]:
-    from watcher.parse import body_hash, parse_feed
-
-    started = time.monotonic()
-    try:
-        result: FetchResult = await fetcher.fetch(url, etag=etag, last_modified=last_modified)
-    except FetchError as exc:
-        return ("error", str(exc), exc.kind, exc.status, exc.retry_after,
-                time.monotonic() - started)
-    body = result.body
-    light = replace(result, body=b"")
-    if result.not_modified:
-        return ("ok", light, None, None, None)
-    digest = body_hash(body)
-    if digest == known_hash:
-        return ("ok", light, digest, None, None)
-    try:
-        parsed = await asyncio.to_thread(
-            parse_feed, body, headers=result.headers, url=result.final_url,
-            feed_name=feed_name, known_items=frozenset((known_items or "").split()))
-    except ParseError as exc:
-        return ("ok", light, digest, None, str(exc))
-    return ("ok", light, digest, parsed, None)

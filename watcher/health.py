@@ -15,9 +15,8 @@ to send, if any. Nothing here reads the clock: `now` is passed in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from watcher.timeparse import format_duration
@@ -48,24 +47,11 @@ class Signals:
 
 @dataclass(frozen=True)
 class Record:
-    """What was last decided for a feed (kept as JSON in the store's meta table)."""
+    """What was last decided for a feed or the network (the store's health_records)."""
 
     state: str = "ok"                # "ok" | "failing" | "quiet" | "gone"
     episode: int = 0                 # numbers the reports, for their dedupe keys
     since: float | None = None       # first failure of the current streak
-
-    def dumps(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def loads(cls, text: str | None) -> Record:
-        if not text:
-            return cls()
-        try:
-            data = json.loads(text)
-            return cls(str(data["state"]), int(data["episode"]), data.get("since"))
-        except (ValueError, KeyError, TypeError):
-            return cls()
 
 
 @dataclass(frozen=True)

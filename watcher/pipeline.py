@@ -1,42 +1,39 @@
-"""Poll one feed: fetch → parse → match → dedup → one transaction (items, stories, alerts)."""
+"""Poll one feed: fetch and parse (a `FetchSource`) → match → decide → one transaction.
+
+`Pipeline.poll` puts the stages in order: the source fetches and parses (in worker
+processes, or in this one), `record` reads what the store knows of the items, matches
+those whose matches matter, asks watcher.decisions what to do with each (pure), and
+applies that: items, stories and alerts written in the transaction that saves the feed.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from watcher.config import FeedConfig
-from watcher.dedup import (
-    StorySignature,
-    canonical_url,
-    content_hash,
-    find_story,
-    item_key,
-    story_signature,
+from watcher.decisions import (
+    Candidate,
+    Decision,
+    Knowledge,
+    Known,
+    PlannedAlert,
+    Rules,
+    decide,
+    needs_matching,
 )
-from watcher.errors import FetchError, ParseError
+from watcher.dedup import StorySignature, canonical_url, content_hash, item_key
+from watcher.errors import FetchError
 from watcher.faults import crash_point
-from watcher.fetchpool import Fetched, FetchPool
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.query import Document, make_snippet, plain_text
 from watcher.query.guard import BOUND as GUARD_BOUND
-from watcher.routing import Route, Router
-from watcher.schedule import (
-    adaptive_interval,
-    arrivals_key,
-    dumps_arrivals,
-    loads_arrivals,
-    next_poll,
-    next_poll_after_failure,
-    remember_arrival,
-)
+from watcher.query.matcher import SlowRegex
+from watcher.routing import Router
+from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
+from watcher.source import FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
-
-if TYPE_CHECKING:   # the in-process path imports them when used (see `_fetch`, `_digest`)
-    from watcher.fetch import Fetcher
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -45,27 +42,26 @@ log = logging.getLogger("watcher.pipeline")
 class PollOutcome:
     feed: str
     ok: bool
-    status: str          # "new items", "not modified", "unchanged", "error"
+    status: str          # "new items", "no new items", "not modified", "unchanged", "error"
     items: int = 0       # items in the document
     new_items: int = 0   # items never seen before
     alerts: int = 0      # alerts queued
     error: str | None = None
+    old_items: int = 0   # new items recorded silently as older than backfill
 
 
 class Pipeline:
-    """Runs the stages for one feed at a time; shares one fetcher and one store."""
+    """Runs the stages for one feed at a time; shares one fetch source and one store."""
 
-    def __init__(self, router: Router, store: Store, fetcher: Fetcher | None,
+    def __init__(self, router: Router, store: Store, source: FetchSource,
                  rng: random.Random | None = None) -> None:
-        """`fetcher` fetches here, or the engine sets `remote` (then it may be None)."""
-        self.parse = parse_in_thread
         self.router = router
         self.store = store
-        self.fetcher = fetcher
-        # set by the engine: fetch and parse in worker processes instead of fetcher + parse
-        self.remote: FetchPool | None = None
+        self.source = source
         self.rng = rng or random.Random()
         self.settings = router.config.settings
+        self._thread_edits = frozenset(name for name, cfg in router.config.channels.items()
+                                       if getattr(cfg, "on_update", "ignore") == "thread")
 
     async def poll(self, feed: FeedConfig, now: float) -> PollOutcome:
         state = self.store.feed(feed.url) or FeedState(url=feed.url)
@@ -74,11 +70,13 @@ class Pipeline:
         interval = self.router.config.feed_interval(feed)
         if self.router.config.is_adaptive(feed):   # interval = "auto": from recent arrivals
             lo, hi = self.settings.interval_bounds
-            arrivals = loads_arrivals(self.store.get_meta(arrivals_key(feed.url)))
-            interval = adaptive_interval(arrivals, now, lo, hi, interval)
-        url = state.current_url or feed.url
+            interval = adaptive_interval(self.store.arrivals(feed.url), now, lo, hi, interval)
+        request = FetchRequest(
+            url=state.current_url or feed.url, etag=state.etag,
+            last_modified=state.last_modified, known_hash=state.body_hash,
+            feed_name=feed.name, known_items=frozenset((state.item_digests or "").split()))
         try:
-            fetched = await self._fetch(url, state, feed.name)
+            fetched = await self.source.fetch(request)
         except FetchError as exc:
             return self._failed(feed, state, now, interval, str(exc), exc.kind, exc.retry_after,
                                 gone=exc.status == 410)
@@ -87,42 +85,26 @@ class Pipeline:
         state = self._after_fetch(feed, state, result)
         if result.not_modified:
             return self._succeeded(feed, state, now, interval, "not modified")
-        digest = fetched.digest or _body_hash(result.body)
-        if digest == state.body_hash:
+        if fetched.digest == state.body_hash:
             return self._succeeded(feed, state, now, interval, "unchanged")
-        try:
-            if fetched.parse_error is not None:
-                raise ParseError(fetched.parse_error)
-            parsed = fetched.parsed
-            if parsed is None:
-                parsed = await self.parse(result.body, result.headers, result.final_url,
-                                          feed.name)
-        except ParseError as exc:
-            return self._failed(feed, state, now, interval, f"parse failure: {exc}", "hard", None)
+        parsed = fetched.parsed
+        if parsed is None:
+            return self._failed(feed, state, now, interval,
+                                f"parse failure: {fetched.parse_error}", "hard", None)
         if parsed.problem:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
         first_sight = state.first_polled_at is None
-        state = replace(state, body_hash=digest, title=parsed.title or state.title,
+        state = replace(state, body_hash=fetched.digest, title=parsed.title or state.title,
                         item_digests=" ".join(parsed.item_digests) or None)
         with self.store.transaction():
-            new_items, alerts = self.record(feed, parsed, now, first_sight)
+            recorded = self.record(feed, parsed, now, first_sight)
             crash_point("mid_transaction")
-            self._save_success(feed, state, now, interval, "ok", new_items)
-        return PollOutcome(feed.label, True, "new items" if new_items else "no new items",
-                           len(parsed.items) + parsed.unchanged, new_items, alerts)
-
-    async def _fetch(self, url: str, state: FeedState, feed_name: str | None) -> Fetched:
-        """Fetch here (parsing comes after), or fetch and parse in a worker process."""
-        if self.remote is not None:
-            return await self.remote.fetch(url, etag=state.etag,
-                                           last_modified=state.last_modified,
-                                           known_hash=state.body_hash, feed_name=feed_name,
-                                           known_items=state.item_digests)
-        if self.fetcher is None:
-            raise RuntimeError("a pipeline needs a fetcher or a fetch pool")
-        return Fetched(await self.fetcher.fetch(url, etag=state.etag,
-                                                last_modified=state.last_modified))
+            self._save_success(feed, state, now, interval, "ok", recorded.new_items)
+        return PollOutcome(feed.label, True,
+                           "new items" if recorded.new_items else "no new items",
+                           len(parsed.items) + parsed.unchanged, recorded.new_items,
+                           recorded.alerts, old_items=recorded.old_items)
 
     # -- feed state -----------------------------------------------------------------------
     def _after_fetch(self, feed: FeedConfig, state: FeedState, result: FetchResult) -> FeedState:
@@ -145,9 +127,7 @@ class Pipeline:
     def _save_success(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
                       status: str, new_items: int) -> None:
         if new_items:   # remember when new items came, for adaptive intervals and health
-            key = arrivals_key(feed.url)
-            arrivals = remember_arrival(loads_arrivals(self.store.get_meta(key)), now)
-            self.store.set_meta(key, dumps_arrivals(arrivals))
+            arrivals = self.store.add_arrival(feed.url, now)
             if self.router.config.is_adaptive(feed):
                 lo, hi = self.settings.interval_bounds
                 interval = adaptive_interval(arrivals, now, lo, hi, interval)
@@ -177,145 +157,119 @@ class Pipeline:
 
     # -- items ----------------------------------------------------------------------------
     def record(self, feed: FeedConfig, parsed: ParsedFeed, now: float,
-               first_sight: bool) -> tuple[int, int]:
-        """Record every item of a document and queue its alerts; call inside a transaction."""
-        new_items = alerts = 0
+               first_sight: bool) -> Recorded:
+        """Record every item of a document and queue its alerts; call inside a transaction.
+
+        Read what the store knows of the items, match those whose matches matter, decide
+        (watcher.decisions, pure), then apply the decisions here."""
         prepared = [_Prepared.of(item) for item in parsed.items]
-        stored = self.store.items(feed.url, [p.key for p in prepared])   # one query
-        recorded: set[str] = set()
+        s = self.settings
+        rules = Rules(now=now, first_sight=first_sight, backfill=s.backfill_seconds,
+                      retention=s.retention_seconds, thread_edits=self._thread_edits)
+        knowledge = self._knowledge(feed.url, [p.candidate for p in prepared])
+        slow: list[tuple[SlowRegex, Candidate]] = []
         for p in prepared:
-            # a key met twice in one document: the first one may just have been stored
-            existing = self.store.item(feed.url, p.key) if p.key in recorded \
-                else stored.get(p.key)
-            recorded.add(p.key)
-            added, queued = self._record_item(feed, p, existing, now, first_sight)
-            new_items += added
-            alerts += queued
-        return new_items, alerts
+            if needs_matching(p.candidate, knowledge, rules):
+                run = self.router.matcher.run(p.doc)
+                matches = tuple(self.router.scoped(run.matches, feed))
+                p.candidate = replace(p.candidate, matches=matches)
+                slow.extend((s, p.candidate) for s in run.slow)
+        knowledge = self._with_stories(knowledge, [p.candidate for p in prepared], now)
+        decisions = decide([p.candidate for p in prepared], knowledge, rules,
+                           self.router.routes)
+        self._report_slow(feed, slow, now)
+        return self._apply(feed, prepared, decisions, now)
 
-    def _record_item(self, feed: FeedConfig, p: _Prepared, existing: StoredItem | None,
-                     now: float, first_sight: bool) -> tuple[int, int]:
-        item, title, summary, content, chash, key = (p.item, p.title, p.summary, p.content,
-                                                     p.chash, p.key)
-        if existing is not None and existing.content_hash == chash:
-            return 0, 0   # known and unchanged: most items of a changed document
-        doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name)
-        if existing is not None:
-            return 0, self._edited(feed, item, doc, existing, title, summary, content, chash, now)
-        canon = canonical_url(item.link) if item.link else None
-        published = item.published.timestamp() if item.published else None
-        known = self.store.known_elsewhere(canon, chash)
-        if known is not None or self._too_old(published, now, first_sight):
-            self.store.insert_item(
-                feed_url=feed.url, key=key, canonical_url=canon, content_hash=chash,
-                feed_name=item.feed_name, title=title, link=item.link, summary=summary,
-                content=content, author=item.author, categories=item.categories,
-                published_at=published, seen_at=now,
-                matched=known.matched if known else (), story_id=known.story_id if known else None)
-            return 1, 0
-        matches = self._match(feed, doc, key, title, now)
-        item_id = self.store.insert_item(
-            feed_url=feed.url, key=key, canonical_url=canon, content_hash=chash,
-            feed_name=item.feed_name, title=title, link=item.link, summary=summary,
-            content=content, author=item.author, categories=item.categories,
-            published_at=published, seen_at=now, matched=[m.profile for m in matches],
-            story_id=None)
-        if not matches:
-            return 1, 0
-        identity = f"url:{canon}" if canon else f"hash:{chash}"
-        return 1, self._story_alerts(feed, item, doc, item_id, title, summary, matches, now,
-                                     identity)
-
-    def _match(self, feed: FeedConfig, doc: Document, key: str, title: str,
-               now: float) -> list[Match]:
-        """The profiles reading this feed that match the item. A user regex that reached its
-        time bound on it counted as not matching (query/guard.py); each such profile and
-        item is recorded for `watcher status` and logged, once."""
-        run = self.router.matcher.run(doc)
-        for slow in run.slow:
-            if not self.router.reads(self.router.profiles[slow.profile], feed):
+    def _report_slow(self, feed: FeedConfig, slow: list[tuple[SlowRegex, Candidate]],
+                     now: float) -> None:
+        """Record (for `watcher status`) and log, once per profile, pattern and item, each
+        user regex of a profile reading this feed that reached its time bound on an item
+        (it counted as not matching: query/guard.py)."""
+        for s, c in slow:
+            if not self.router.reads(self.router.profiles[s.profile], feed):
                 continue
-            if self.store.record_slow_regex(slow.profile, slow.pattern, feed.url, key, title,
-                                            now):
+            if self.store.record_slow_regex(s.profile, s.pattern, feed.url, c.key, c.title, now):
                 log.warning("profile %s: regex %s took over %gs on item %s of feed %s;"
-                            " counted as not matching that item", slow.profile, slow.pattern,
-                            GUARD_BOUND, key, feed.label,
-                            extra={"profile": slow.profile, "feed": feed.label, "item_key": key})
-        return self.router.scoped(run.matches, feed)
+                            " counted as not matching that item", s.profile, s.pattern,
+                            GUARD_BOUND, c.key, feed.label,
+                            extra={"profile": s.profile, "feed": feed.label, "item_key": c.key})
 
-    def _too_old(self, published: float | None, now: float, first_sight: bool) -> bool:
-        """Items older than the backfill on a first poll, or than the retention, are silent."""
-        if first_sight and (published is None or published < now - self.settings.backfill_seconds):
-            return True
-        return published is not None and published < now - self.settings.retention_seconds
+    def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
+        stored = {key: _known(row) for key, row in
+                  self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
+        elsewhere: dict[str, Known] = {}
+        for c in candidates:
+            if c.key not in stored and c.key not in elsewhere:
+                row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
+                if row is not None:
+                    elsewhere[c.key] = _known(row)
+        return Knowledge(stored=stored, elsewhere=elsewhere)
 
-    def _story_alerts(self, feed: FeedConfig, item: Item, doc: Document, item_id: int, title: str,
-                      summary: str, matches: list[Match], now: float, identity: str) -> int:
-        """Queue a new story's alerts, or join a recent story (thread replies).
+    def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
+                      now: float) -> Knowledge:
+        """Add the recent stories when a new item matched, and the channels of the stories
+        that new or edited items may join or reply in."""
+        edited = {k.story_id for c in candidates if (k := knowledge.stored.get(c.key))
+                  and k.story_id is not None and k.content_hash != c.content_hash}
+        fresh = any(c.matches and c.key not in knowledge.stored for c in candidates)
+        if not edited and not fresh:
+            return knowledge
+        stories = [(sid, StorySignature.loads(sig)) for sid, sig in self.store.recent_stories(
+            now - self.settings.story_window_seconds)] if fresh else []
+        ids = sorted(edited | {sid for sid, _ in stories})
+        return replace(knowledge, stories=stories,
+                       story_channels=self.store.story_channels_of(ids))
 
-        A new alert's dedupe key is the item's canonical URL (or content hash), so daemons
-        sharing a store that meet the same article at once queue it once: the store's unique
-        (channel, dedupe_key) constraint decides, not timing.
-        """
-        sig = story_signature(title, summary)
-        recent = [(sid, StorySignature.loads(s)) for sid, s in
-                  self.store.recent_stories(now - self.settings.story_window_seconds)]
-        story_id = find_story(sig, recent)
-        queued = 0
-        if story_id is not None:
-            self.store.update_item_story(item_id, story_id, sig.dumps())
-            reached = set(self.store.story_channels(story_id))
-            for channel in sorted(reached):
-                alert = self._alert(channel, "also", matches, item, doc, title, story_id)
-                queued += self._queue(alert, f"also:{item_id}", item_id, False, now)
-            routes = [r for r in self.router.routes(matches) if r.channel not in reached]
-        else:
-            story_id = self.store.insert_story(sig.dumps(), item_id, now)
-            self.store.update_item_story(item_id, story_id, sig.dumps())
-            routes = self.router.routes(matches)
-        for route in routes:
-            alert = self._alert(route.channel, "new", list(route.matches), item, doc, title,
-                                story_id)
-            queued += self._queue(alert, f"new:{identity}", item_id, route.urgent, now)
-        return queued
+    def _apply(self, feed: FeedConfig, prepared: list[_Prepared], decisions: list[Decision],
+               now: float) -> Recorded:
+        started: dict[int, int] = {}   # stories started here: decisions' number → store id
+        new_items = alerts = old_items = 0
+        for p, d in zip(prepared, decisions, strict=True):
+            if d.action == "ignore":
+                continue
+            story_id = started.get(d.story_id, d.story_id) if d.story_id is not None else None
+            if d.existing is None:
+                new_items += 1
+                old_items += d.reason == "too_old"
+                item_id = self._insert(feed, p, d, None if d.signature else story_id, now)
+            else:
+                item_id = d.existing.id
+            if d.starts_story and d.story_id is not None and d.signature is not None:
+                story_id = started[d.story_id] = self.store.insert_story(
+                    d.signature.dumps(), item_id, now)
+            if d.signature is not None and story_id is not None:
+                self.store.update_item_story(item_id, story_id, d.signature.dumps())
+            if d.existing is not None:
+                c = d.candidate
+                self.store.update_item(item_id, content_hash=c.content_hash, title=c.title,
+                                       summary=p.summary, content=p.content,
+                                       matched=list(d.matched), story_id=story_id)
+            for planned in d.alerts:
+                alerts += self._queue(self._alert(planned, p, story_id),
+                                      _dedupe_key(planned, d, item_id), item_id,
+                                      planned.urgent, now)
+        return Recorded(new_items, alerts, old_items)
 
-    def _edited(self, feed: FeedConfig, item: Item, doc: Document, existing: StoredItem, title: str,
-                summary: str, content: str, chash: str, now: float) -> int:
-        matches = self._match(feed, doc, existing.item_key, title, now)
-        fresh = [m for m in matches if m.profile not in existing.matched]
-        queued = 0
-        story_id = existing.story_id
-        if fresh:
-            if story_id is None:
-                sig = story_signature(title, summary).dumps()
-                story_id = self.store.insert_story(sig, existing.id, now)
-                self.store.update_item_story(existing.id, story_id, sig)
-            for route in self.router.routes(fresh):
-                alert = self._alert(route.channel, "update", list(route.matches), item, doc,
-                                    title, story_id)
-                queued += self._queue(alert, f"update:{existing.id}", existing.id, route.urgent,
-                                      now)
-        elif title != existing.title and story_id is not None:
-            for channel in self.store.story_channels(story_id):
-                cfg = self.router.config.channels.get(channel)
-                if cfg is not None and cfg.on_update == "thread":
-                    alert = self._alert(channel, "edit", matches, item, doc, title, story_id)
-                    queued += self._queue(alert, f"edit:{existing.id}:{chash}", existing.id,
-                                          False, now)
-        matched = list(dict.fromkeys([*existing.matched, *(m.profile for m in matches)]))
-        self.store.update_item(existing.id, content_hash=chash, title=title, summary=summary,
-                               content=content, matched=matched, story_id=story_id)
-        return queued
+    def _insert(self, feed: FeedConfig, p: _Prepared, d: Decision, story_id: int | None,
+                now: float) -> int:
+        item, c = p.item, d.candidate
+        return self.store.insert_item(
+            feed_url=feed.url, key=c.key, canonical_url=c.canonical_url,
+            content_hash=c.content_hash, feed_name=item.feed_name, title=c.title,
+            link=item.link, summary=p.summary, content=p.content, author=item.author,
+            categories=item.categories, published_at=c.published, seen_at=now,
+            matched=list(d.matched), story_id=story_id)
 
-    def _alert(self, channel: str, kind: str, matches: list[Match], item: Item, doc: Document,
-               title: str, story_id: int | None) -> Alert:
+    def _alert(self, planned: PlannedAlert, p: _Prepared, story_id: int | None) -> Alert:
+        matches = planned.matches
         terms = tuple(dict.fromkeys(t for m in matches for t in m.terms))
-        snippet = make_snippet(doc, matches[0]) if matches else make_snippet(doc, _EMPTY)
-        return Alert(id=0, channel=channel, kind=kind,
-                     profiles=tuple(m.profile for m in matches), title=title or "(no title)",
-                     link=item.link or "", feed=item.feed_name, published=item.published,
-                     snippet=snippet, terms=terms, story_id=story_id)
+        snippet = make_snippet(p.doc, matches[0] if matches else _EMPTY)
+        item = p.item
+        return Alert(id=0, channel=planned.channel, kind=planned.kind,
+                     profiles=tuple(m.profile for m in matches),
+                     title=p.candidate.title or "(no title)", link=item.link or "",
+                     feed=item.feed_name, published=item.published, snippet=snippet,
+                     terms=terms, story_id=story_id)
 
     def _queue(self, alert: Alert, dedupe_key: str, item_id: int, urgent: bool,
                now: float) -> int:
@@ -328,45 +282,54 @@ class Pipeline:
         return 0 if added is None else 1
 
 
+def _dedupe_key(planned: PlannedAlert, d: Decision, item_id: int) -> str:
+    """One alert per story (or update, or edit) per channel: the store's unique key.
+
+    A new alert's key is the item's canonical URL (or content hash), so daemons sharing a
+    store that meet the same article at once queue it once: the store decides, not timing."""
+    if planned.kind == "new":
+        return f"new:{d.candidate.identity}"
+    if planned.kind == "edit":
+        return f"edit:{item_id}:{d.candidate.content_hash}"
+    return f"{planned.kind}:{item_id}"
+
+
+def _known(row: StoredItem) -> Known:
+    return Known(row.id, row.content_hash, row.title, row.matched, row.story_id)
+
+
 _EMPTY = Match(profile="", terms=())
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What recording one document did."""
+
+    new_items: int     # items never seen before, now stored
+    alerts: int        # alerts queued
+    old_items: int     # new items recorded silently as older than backfill or retention
+
+
+@dataclass
 class _Prepared:
-    """An item's plain texts, content hash and per-feed key."""
+    """An item with its plain texts, its document for matching and its candidate."""
 
     item: Item
-    title: str
+    doc: Document
     summary: str
     content: str
-    chash: str
-    key: str
+    candidate: Candidate
 
     @classmethod
     def of(cls, item: Item) -> _Prepared:
         summary, content = plain_text(item.summary), plain_text(item.content)
         title = plain_text(item.title)
         text = f"{summary}\n{content}"
-        return cls(item, title, summary, content, content_hash(title, text),
-                   item_key(item.guid, item.link, title, text))
-
-
-# The in-process path: watcher.parse (feedparser) is imported when first used, so that
-# the daemon's process never loads it while its workers parse.
-
-def _body_hash(body: bytes) -> str:
-    from watcher.parse import body_hash
-
-    return body_hash(body)
-
-
-async def parse_in_thread(body: bytes, headers: dict[str, str], url: str,
-                          feed_name: str | None) -> ParsedFeed:
-    """Parse off the event loop's thread (the engine may swap in a process pool)."""
-    from watcher.parse import parse_feed
-
-    return await asyncio.to_thread(parse_feed, body, headers=headers, url=url,
-                                   feed_name=feed_name)
-
-
-__all__ = ["Pipeline", "PollOutcome", "Route"]
+        doc = Document(title=item.title, summary=item.summary, content=item.content,
+                       author=item.author, categories=item.categories, feed=item.feed_name)
+        chash = content_hash(title, text)
+        return cls(item, doc, summary, content, Candidate(
+            key=item_key(item.guid, item.link, title, text),
+            canonical_url=canonical_url(item.link) if item.link else None,
+            content_hash=chash, title=title, summary=summary,
+            published=item.published.timestamp() if item.published else None))

@@ -8,7 +8,6 @@ median of the recent gaps, or the time since the last new item once that is long
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
@@ -58,30 +57,6 @@ def adaptive_interval(arrivals: Sequence[float], now: float, lo: float, hi: floa
     gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
     typical = max(median(gaps), quiet_for) if gaps else quiet_for
     return min(max(typical / POLLS_PER_GAP, lo), hi)
-
-
-def remember_arrival(arrivals: Sequence[float], now: float) -> list[float]:
-    """The arrival list with `now` added, keeping the most recent ARRIVALS_KEPT."""
-    return sorted([*arrivals, now])[-ARRIVALS_KEPT:]
-
-
-def arrivals_key(url: str) -> str:
-    """The store's meta key holding a feed's recent new-item times."""
-    return f"arrivals:{url}"
-
-
-def loads_arrivals(text: str | None) -> list[float]:
-    """Arrival times from their stored form (a JSON list); [] when absent or damaged."""
-    if not text:
-        return []
-    try:
-        return [float(t) for t in json.loads(text)][-ARRIVALS_KEPT:]
-    except (ValueError, TypeError):
-        return []
-
-
-def dumps_arrivals(arrivals: Sequence[float]) -> str:
-    return json.dumps([round(t, 3) for t in arrivals])
 
 
 def delivery_backoff(attempts: int, retry_after: float | None = None,

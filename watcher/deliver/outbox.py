@@ -169,7 +169,7 @@ class Outbox:
 
     def _digest_done(self, name: str) -> None:
         with self.store.transaction():
-            self.store.set_meta(f"digest:{name}", repr(self.clock()))
+            self.store.set_last_digest_at(name, self.clock())
 
     def missed_digests(self) -> list[str]:
         """Digest channels whose last scheduled digest passed without being sent (daemon down)."""
@@ -179,8 +179,8 @@ class Outbox:
             if cfg.mode != "digest" or not cfg.digest:
                 continue
             slot = last_slot(now, [parse_clock(c) for c in cfg.digest]).timestamp()
-            last = self.store.get_meta(f"digest:{name}")
-            if last is not None and float(last) >= slot:
+            last = self.store.last_digest_at(name)
+            if last is not None and last >= slot:
                 continue
             if any(r.created_at < slot for r in self.store.pending(name)):
                 missed.append(name)

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
+from watcher.health import Record as HealthRecord
 from watcher.models import Alert
+from watcher.schedule import ARRIVALS_KEPT
 from watcher.store.base import (
     FeedState,
     OutboxRow,
@@ -32,7 +34,6 @@ _SAVE_FEED = (
 def feed_from_row(row: dict[str, Any]) -> FeedState:
     data = {k: row[k] for k in FEED_COLUMNS}
     data["gone"] = bool(data["gone"])
-    data["health_reported"] = bool(data["health_reported"])
     return FeedState(**data)
 
 
@@ -268,6 +269,18 @@ class SQLStore:
             "SELECT DISTINCT channel FROM alerts WHERE story_id = ? AND kind IN ('new', 'update')"
             " ORDER BY channel", (story_id,))]
 
+    def story_channels_of(self, story_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+        """The channels each story reached (first alerts and updates), for many stories."""
+        found: dict[int, set[str]] = {}
+        ids = list(dict.fromkeys(story_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in self._rows(
+                    "SELECT DISTINCT story_id, channel FROM alerts WHERE kind IN ('new', 'update')"
+                    f" AND story_id IN ({', '.join('?' for _ in chunk)})", chunk):
+                found.setdefault(int(r["story_id"]), set()).add(r["channel"])
+        return {sid: frozenset(chs) for sid, chs in found.items()}
+
     def hits(self, since: float, profile: str | None = None) -> list[OutboxRow]:
         rows = self._outbox("created_at >= ? AND kind IN ('new', 'update')"
                             " ORDER BY created_at DESC, id DESC", (since,))
@@ -297,6 +310,44 @@ class SQLStore:
     def set_meta(self, key: str, value: str) -> None:
         self._exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
                    " DO UPDATE SET value = excluded.value", (key, value))
+
+    def last_digest_at(self, channel: str) -> float | None:
+        row = self._one("SELECT last_digest_at FROM channel_state WHERE channel = ?", (channel,))
+        return None if row is None or row["last_digest_at"] is None \
+            else float(row["last_digest_at"])
+
+    def set_last_digest_at(self, channel: str, at: float) -> None:
+        self._exec("INSERT INTO channel_state (channel, last_digest_at) VALUES (?, ?)"
+                   " ON CONFLICT (channel) DO UPDATE SET last_digest_at = excluded.last_digest_at",
+                   (channel, at))
+
+    # -- arrivals and health --------------------------------------------------------------
+    def arrivals(self, feed_url: str) -> list[float]:
+        """The most recent times new items arrived (ARRIVALS_KEPT at most), oldest first."""
+        rows = self._rows("SELECT arrived_at FROM feed_arrivals WHERE feed_url = ?"
+                          " ORDER BY arrived_at DESC LIMIT ?", (feed_url, ARRIVALS_KEPT))
+        return [float(r["arrived_at"]) for r in reversed(rows)]
+
+    def add_arrival(self, feed_url: str, at: float) -> list[float]:
+        """Remember an arrival, forget those beyond the most recent ARRIVALS_KEPT."""
+        self._exec("INSERT INTO feed_arrivals (feed_url, arrived_at) VALUES (?, ?)"
+                   " ON CONFLICT DO NOTHING", (feed_url, at))
+        kept = self.arrivals(feed_url)
+        if len(kept) == ARRIVALS_KEPT:
+            self._exec("DELETE FROM feed_arrivals WHERE feed_url = ? AND arrived_at < ?",
+                       (feed_url, kept[0]))
+        return kept
+
+    def health_records(self) -> dict[str, HealthRecord]:
+        """Every feed's health record by its URL, and the network's under 'network'."""
+        return {r["subject"]: HealthRecord(r["state"], int(r["episode"]), r["since"])
+                for r in self._rows("SELECT subject, state, episode, since FROM health_records")}
+
+    def save_health_record(self, subject: str, record: HealthRecord) -> None:
+        self._exec("INSERT INTO health_records (subject, state, episode, since)"
+                   " VALUES (?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET"
+                   " state = excluded.state, episode = excluded.episode, since = excluded.since",
+                   (subject, record.state, record.episode, record.since))
 
     # -- user regexes that reached their time bound ----------------------------------------
     def record_slow_regex(self, profile: str, pattern: str, feed_url: str, item_key: str,
