@@ -80,6 +80,9 @@ def test_missing_variable_names_it_and_the_channel(tmp_path: Path) -> None:
     ('[[profiles]]\nname = "x"\nquery = "a"\nchannels = ["ghost"]\n', "unknown channel 'ghost'"),
     ('[[profiles]]\nname = "x"\nquery = "a"\nfeeds = ["naval"]\n', "'naval' is no feed name"),
     ('[[profiles]]\nname = "S-400"\nquery = "a"\n', "duplicate profile name"),
+    ('[watcher]\narticle = "sometimes"\n', "watcher.article: Input should be 'auto', 'always'"),
+    ('[watcher]\narticle = true\n', "watcher.article"),
+    ('[[feeds]]\nurl = "https://x.org/rss"\narticle = "Always"\n', "feeds[1].article"),
     ('[channels.c]\ntype = "pigeon"\n', "channels.c"),
     ('[channels.c]\ntype = "console"\nmode = "digest"\n', "needs digest"),
     ('[channels.c]\ntype = "console"\nquiet = "22-07"\n', "channels.c.quiet"),
@@ -130,3 +133,18 @@ def test_config_path_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "watcher.toml").write_text("")
     assert find_config(None) == Path("config/watcher.toml")
+
+
+@pytest.mark.parametrize(("default", "feed", "mode"), [
+    (None, None, "auto"),
+    (None, "never", "never"),
+    ('"never"', None, "never"),
+    ('"never"', "always", "always"),
+    ('"always"', "auto", "auto"),
+])
+def test_article_mode_per_feed_and_default(tmp_path: Path, default: str | None,
+                                           feed: str | None, mode: str) -> None:
+    text = (f"[watcher]\narticle = {default}\n" if default else "") + BASE.replace(
+        'tags = ["defense"]', 'tags = ["defense"]' + (f'\narticle = "{feed}"' if feed else ""))
+    config = load(tmp_path, text)
+    assert config.article_mode(config.feeds[0]) == mode

@@ -127,3 +127,14 @@ def test_snippet_parts_clip_bad_spans() -> None:
     assert parts == [("a", True), ("bc ", False), ("def", True), (" ", False), ("ghi", True)]
     assert snippet_parts(Snippet("")) == []
     assert sum(len(t) for t, _ in snippet_parts(Snippet("x" * 10_000), limit=50)) <= 50
+
+
+@pytest.mark.parametrize(("field", "line"), [
+    ("article", "  in the article: …the engine for Turkey's future fighter, dubbed **TF-X**…"),
+    ("summary", "  …the engine for Turkey's future fighter, dubbed **TF-X**…"),
+    (None, "  …the engine for Turkey's future fighter, dubbed **TF-X**…"),
+])
+def test_a_snippet_from_the_article_is_marked(field: Any, line: str) -> None:
+    text = "…the engine for Turkey's future fighter, dubbed TF-X…"
+    alert = make_alert(snippet=Snippet(text, ((48, 52),), field))
+    assert render_console(alert, TZ).splitlines()[3] == line

@@ -148,7 +148,8 @@ def test_each_rule(name: str, items: list[Candidate], knowledge: Knowledge, rule
 
 def test_a_new_story_alerts_every_route_with_its_urgency() -> None:
     [d] = run([cand(matches=(S400, SUBS))])
-    assert d.starts_story and is_new_story(d.story_id) and d.signature == SIG
+    assert d.starts_story and is_new_story(d.story_id)
+    assert d.story_print is not None and d.story_print.signature == SIG
     assert d.matched == ("S-400", "submarines")
     assert [(a.channel, a.kind, [m.profile for m in a.matches], a.urgent) for a in d.alerts] \
         == [("slack", "new", ["S-400", "submarines"], False), ("mail", "new", ["S-400"], True)]
@@ -159,7 +160,7 @@ def test_joining_replies_where_the_story_was_sent_and_alerts_the_other_channels(
     never reached (another profile's) gets a first alert instead."""
     k = Knowledge(stories=[(9, SIG)], story_channels={9: frozenset({"slack"})})
     [d] = run([COPY], k)
-    assert d.story_id == 9 and not d.starts_story and d.signature is not None
+    assert d.story_id == 9 and not d.starts_story and d.story_print is not None
     assert kinds(d) == [("slack", "also"), ("mail", "new")]
 
 
@@ -193,7 +194,7 @@ def test_an_update_alerts_only_the_newly_matching_profiles_and_keeps_the_old_one
 def test_an_update_of_an_item_without_a_story_starts_one() -> None:
     [d] = run([cand(chash="h-edit", matches=(S400,))],
               Knowledge(stored={"id:1": known(matched=(), story=None)}))
-    assert d.reason == "newly_matching" and d.starts_story and d.signature is not None
+    assert d.reason == "newly_matching" and d.starts_story and d.story_print is not None
     assert kinds(d) == [("slack", "update"), ("mail", "update")]
 
 

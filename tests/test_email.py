@@ -237,3 +237,17 @@ def test_ssl_against_a_plain_server_fails_with_a_hint(smtp: SmtpServer) -> None:
     with pytest.raises(PermanentDeliveryError) as err:
         sender.send(render())
     assert "465" in str(err.value)
+
+
+def test_a_snippet_from_the_article_is_marked_and_escaped() -> None:
+    snippet = Snippet("…dubbed TF-X <script>x</script>…", ((8, 12),), "article")
+    msg = reparse(render(make_alert(snippet=snippet)))
+    text = msg.get_body(("plain",))
+    body = msg.get_body(("html",))
+    assert text is not None and body is not None
+    assert "in the article: …dubbed TF-X <script>x</script>…" in text.get_content()
+    html_part = body.get_content()
+    assert "<i>in the article:</i> …dubbed <b>TF-X</b> &lt;script&gt;" in html_part
+    assert "<script>" not in html_part
+    plain = reparse(render(make_alert(snippet=replace(snippet, field="summary"))))
+    assert "in the article" not in plain.as_string()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from watcher.config import FeedConfig, load_config
+from watcher.decisions import Knowledge
 from watcher.engine import local_source
-from watcher.models import Item, ParsedFeed
-from watcher.pipeline import Pipeline
+from watcher.models import Item, Match, ParsedFeed
+from watcher.pipeline import Pipeline, _Prepared
 from watcher.routing import Router
 from watcher.store import open_store
 
@@ -111,3 +113,34 @@ def test_a_guid_twice_in_one_document_is_one_item(pipeline: Pipeline) -> None:
     again = pipeline.store.item(feed.url, "id:id-1")
     assert again is not None and again.id == stored.id
     assert again.content_hash != stored.content_hash   # the edit was recorded, once
+
+
+def test_a_new_item_is_compared_only_with_the_stories_the_index_finds(
+        pipeline: Pipeline) -> None:
+    """200 unrelated stories in the window: a near-copy of one of them meets that story
+    and a handful of others through the story index, never all 200, and joins it."""
+    feed = pipeline.router.config.feeds[0]
+    topics = ["radar", "frigate", "drone", "tank", "missile", "satellite", "corvette", "jet"]
+    for n in range(200):
+        t = topics[n % 8]
+        item = Item(feed_url=feed.url, feed_name="A", guid=f"u-{n}", link=f"https://a.example/u{n}",
+                    title=f"S-400 {t} story {n} in province {n * 7}",
+                    summary=f"Officials in district {n} said the {t} contract number {n * 13} "
+                            f"was signed with supplier {n * 17} after talks lasting {n} weeks "
+                            f"on {t} deliveries.")
+        pipeline.record(feed, feed_doc(item), NOW - 3600 + n, first_sight=False)
+    target = pipeline.store.item(feed.url, "id:u-42")
+    assert target is not None and target.story_id is not None
+    copy = Item(feed_url=feed.url, feed_name="A", guid="copy", link="https://b.example/copy",
+                title="S-400 drone story 42 in province 294 (update)",
+                summary="Officials in district 42 said the drone contract number 546 was "
+                        "signed with supplier 714 after talks lasting 42 weeks on drone "
+                        "deliveries.")
+    prepared = [_Prepared.of(copy)]
+    c = replace(prepared[0].candidate, matches=(Match("S-400", ("S-400",)),))
+    knowledge = pipeline._with_stories(Knowledge(), [c], NOW)
+    compared = {sid for sid, _ in knowledge.stories}
+    assert target.story_id in compared and len(compared) <= 20
+    pipeline.record(feed, feed_doc(copy), NOW, first_sight=False)
+    joined = pipeline.store.item(feed.url, "id:copy")
+    assert joined is not None and joined.story_id == target.story_id

@@ -138,12 +138,83 @@ def test_category_hits_point_into_the_first_matching_category() -> None:
 
 
 def test_fields_report_their_own_names() -> None:
-    doc = Document(title="S-400", summary="S400", content="S 400", author="S-400 Fan",
-                   categories=("S-400",), feed="S-400 Watch")
+    doc = Document(title="S-400", summary="S400", content="S 400", article="the S-400",
+                   author="S-400 Fan", categories=("S-400",), feed="S-400 Watch")
     m = compile_query("S-400 OR author:S-400 OR category:S-400 OR feed:S-400").match(doc, "p")
     assert m is not None
-    assert [h.field for h in m.hits] == ["title", "summary", "content", "author", "category",
-                                         "feed"]
+    assert [h.field for h in m.hits] == ["title", "summary", "content", "article", "author",
+                                         "category", "feed"]
+
+
+ARTICLE = ("ANKARA, Turkey — Turkey has pledged cooperation on aircraft engine technologies. "
+           + "Filler sentence about other matters entirely. " * 30
+           + "The official added that the engine for Turkey’s future fighter, dubbed TF-X, "
+           "would be the priority. " + "More filler about other matters. " * 30)
+TEASER = Document(title="Turkey, Russia pledge cooperation",
+                  summary="<p>Turkey pledged cooperation on aircraft <b>engine</b> "
+                          "technologies.</p>",
+                  article=ARTICLE)
+
+
+@pytest.mark.parametrize(("query", "fields"), [
+    ("TF-X", ["article"]),
+    ("article:TF-X", ["article"]),
+    ("title:TF-X OR summary:TF-X OR content:TF-X", None),
+    ("engine", ["summary", "article"]),
+    ("article:engine", ["article"]),
+    ("TF-X NEAR/8 engine", ["article"]),
+    ("TF-X NEAR/2 engine", None),
+    ("/dubbed tf x/", ["article"]),
+    ('"future fighter"', ["article"]),
+    ("TF-X -article:priority", None),
+    ("TF-X -title:priority", ["article"]),
+])
+def test_article_hits_through_the_prefilter(query: str, fields: list[str] | None) -> None:
+    """Matcher (prefilter, then evaluation) and a lone compiled query agree on the article."""
+    for found in (Matcher({"p": query, "other": "submarine"}).match_profile("p", TEASER),
+                  next(iter(Matcher({"p": query, "other": "submarine"}).match(TEASER)), None),
+                  compile_query(query).match(TEASER, "p")):
+        if fields is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert sorted({h.field for h in found.hits}) == sorted(fields)
+            shown = {ARTICLE[h.start:h.end] for h in found.hits if h.field == "article"}
+            assert shown <= {"TF-X", "engine", "dubbed TF-X", "future fighter"}
+
+
+@pytest.mark.parametrize(("doc", "query", "field", "bold", "start"), [
+    # the only hit is in the article: cut from it, around the hit
+    (TEASER, "TF-X", "article", ["TF-X"], "…"),
+    # a term in the summary, both in the article: the article, at the passage holding both
+    (TEASER, "TF-X AND engine", "article", ["engine", "TF-X"], "…"),
+    # the summary holds as many matched terms as the article: the feed's own text wins
+    (TEASER, "engine", "summary", ["engine"], "Turkey"),
+    (TEASER, "Turkey AND engine", "summary", ["Turkey", "engine"], "Turkey"),
+    # the title only: as before
+    (Document(title="TF-X news", summary="nothing", article="nothing either"), "TF-X", "title",
+     ["TF-X"], "TF-X"),
+    # no hit to show: the feed's text first, the article when there is nothing else
+    (Document(summary="plain teaser", article="the story"), "NOT sports", "summary", [], "plain"),
+    (Document(article="the story"), "NOT sports", "article", [], "the story"),
+])
+def test_snippet_names_its_field(doc: Document, query: str, field: str, bold: list[str],
+                                 start: str) -> None:
+    match = compile_query(query).match(doc, "p")
+    assert match is not None
+    snippet = make_snippet(doc, match)
+    assert snippet.field == field
+    assert [snippet.text[a:b] for a, b in snippet.bold] == bold
+    assert snippet.text.startswith(start)
+    assert len(snippet.text) <= 240 + 2
+
+
+def test_article_snippet_shows_the_passage_of_the_match() -> None:
+    match = compile_query("TF-X AND engine").match(TEASER, "p")
+    assert match is not None
+    snippet = make_snippet(TEASER, match)
+    assert "the engine for Turkey’s future fighter, dubbed TF-X" in snippet.text
+    assert snippet.text.startswith("…") and snippet.text.endswith("…")
 
 
 def test_snippet_bolds_exactly_the_matched_words_in_original_case() -> None:

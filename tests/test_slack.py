@@ -324,3 +324,14 @@ def test_server_refuses_oversized_blocks(slack: SlackServer) -> None:
 def test_server_wait_for_times_out(slack: SlackServer) -> None:
     with pytest.raises(TimeoutError):
         slack.wait_for(1, timeout=0.05)
+
+
+def test_a_snippet_from_the_article_is_marked_and_escaped() -> None:
+    text = "…dubbed TF-X <!channel> & more…"
+    msg = render_alert(make_alert(snippet=Snippet(text, ((8, 12),), "article")), TZ)
+    snippet = block_texts(msg)[2]
+    assert snippet.startswith("_in the article:_ …dubbed ")
+    assert "*TF-X*" in snippet and "&lt;!channel&gt; &amp; more" in snippet
+    assert "<!channel>" not in all_text(msg)
+    plain = render_alert(make_alert(snippet=Snippet(text, ((8, 12),), "summary")), TZ)
+    assert "in the article" not in all_text(plain)

@@ -226,10 +226,28 @@ def test_stories_link_items(store: Store) -> None:
     story = store.insert_story("sig-a", a, T)
     store.update_item_story(a, story, "sig-a")
     store.update_item_story(b, story, "sig-b")
-    assert store.recent_stories(T) == [(story, "sig-a"), (story, "sig-b")]
-    assert store.recent_stories(T + 1) == [(story, "sig-b")]
+    assert store.story_members([story], T) == [(story, "sig-a"), (story, "sig-b")]
+    assert store.story_members([story], T + 1) == [(story, "sig-b")]
+    assert store.story_members([story + 1], T) == [] == store.story_members([], T)
     got = store.item("https://f.example/rss", "k2")
     assert got is not None and got.story_id == story
+
+
+def test_the_story_index_finds_stories_by_key_within_the_window(store: Store) -> None:
+    a = add_item(store, "k1", seen=T)
+    story = store.insert_story("sig-a", a, T)
+    store.update_item_story(a, story, "sig-a")
+    other = store.insert_story("sig-b", a, T)
+    assert store.unindexed_story_items(T) == [(story, "sig-a")]   # from before the index
+    big = (1 << 63) - 1                                            # keys are 63-bit
+    store.add_story_keys(story, [11, 12, big, 12], T)
+    store.add_story_keys(other, list(range(1000, 1700)), T + 10)   # more than one statement
+    assert store.unindexed_story_items(T) == []
+    assert sorted(store.story_hits([12, big, 99], T)) == [(12, story), (big, story)]
+    assert len(store.story_hits(list(range(900, 1800)), T)) == 700
+    assert store.story_hits([11], T + 1) == []                     # older than the window
+    assert store.prune_story_keys(T + 5) == 3
+    assert store.story_hits([12], 0) == [] and len(store.story_hits([1000], 0)) == 1
 
 
 # -- outbox ---------------------------------------------------------------------------------
@@ -244,6 +262,14 @@ def test_one_alert_per_channel_and_dedupe_key(store: Store) -> None:
     [row] = store.pending("slack")
     assert row.id == first and row.alert.title == "Frigate sails" and not row.urgent
     assert row.alert == replace(alert("slack"), id=first)
+
+
+def test_an_alert_keeps_the_field_its_snippet_came_from(store: Store) -> None:
+    """So that renderers can say "in the article:" when the outbox hands it back."""
+    a = replace(alert(), snippet=Snippet("the engine for TF-X", ((15, 19),), "article"))
+    queue(store, a, "k-article")
+    queue(store, alert(), "k-plain")
+    assert [r.alert.snippet for r in store.pending("slack")] == [a.snippet, alert().snippet]
 
 
 def test_pending_retry_and_sent(store: Store) -> None:

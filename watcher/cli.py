@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("profile")
     explain.add_argument("source", metavar="FILE_OR_URL")
     explain.add_argument("--json", action="store_true")
+    explain.add_argument("--no-article", action="store_true",
+                         help="do not fetch the linked pages of teaser items")
     backtest = sub.add_parser("backtest", parents=[common],
                               help="run a profile or query over stored items")
     backtest.add_argument("query", metavar="PROFILE_OR_QUERY")
@@ -114,7 +116,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         since = time.time() - _duration(args.since, "--since")
         return _print(commands.hits(config, since, args.profile), args.json, commands.format_hits)
     if args.command == "explain":
-        data = asyncio.run(commands.explain(config, args.profile, args.source))
+        data = asyncio.run(commands.explain(config, args.profile, args.source,
+                                            article=not args.no_article))
         return _print(data, args.json, commands.format_explain)
     if args.command == "backtest":
         since = time.time() - _duration(args.since, "--since")

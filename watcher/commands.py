@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,10 @@ from watcher.deliver.console import render_console
 from watcher.engine import Engine, local_source
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
-from watcher.models import Alert, Snippet
+from watcher.models import Alert, Article, Item, Snippet
 from watcher.query import Document, Matcher, plain_text
 from watcher.query.guard import BOUND as GUARD_BOUND
-from watcher.source import FetchRequest, LocalSource
+from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
 from watcher.timeparse import format_duration
 
@@ -123,6 +124,7 @@ def status(config: Config) -> dict[str, Any]:
         states = {f.url: f for f in store.feeds()}
         now = time.time()
         leases = store.feed_leases()
+        articles = store.article_outcomes(now - 86400)
         feeds = []
         for feed in config.feeds:
             st = states.get(feed.url)
@@ -141,6 +143,7 @@ def status(config: Config) -> dict[str, Any]:
                 "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
                 "held_by": leases[feed.url][0] if feed.url in leases
                 and leases[feed.url][1] > now else None,
+                "articles_24h": articles.get(feed.url, {}),
             })
         outbox = store.outbox_counts()
         errors = store.channel_errors()
@@ -182,6 +185,10 @@ def format_status(data: dict[str, Any]) -> str:
                          f"last success: {_ago(f['last_success'], now)}")
         if f.get("held_by"):
             lines.append(f"    held by daemon {f['held_by']}")
+        if f.get("articles_24h"):
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(
+                f["articles_24h"].items(), key=lambda kv: (kv[0] != "ok", kv[0])))
+            lines.append(f"    articles (24h): {counts}")
     lines.append("")
     lines.append(f"{'CHANNEL':24} {'PENDING':>7} {'SENT':>6} {'HELD':>5} ERROR")
     for c in data["channels"]:
@@ -206,11 +213,13 @@ def format_status(data: dict[str, Any]) -> str:
 def hits(config: Config, since: float, profile: str | None) -> list[dict[str, Any]]:
     store = open_store(config.state)
     try:
+        rows = store.hits(since, profile)
+        articles = store.alert_articles([r.id for r in rows])
         return [{"time": datetime.fromtimestamp(r.created_at, UTC).isoformat(),
                  "channel": r.channel, "profiles": list(r.profiles), "title": r.alert.title,
                  "link": r.alert.link, "feed": r.alert.feed, "kind": r.kind,
-                 "status": r.status, "error": r.last_error}
-                for r in store.hits(since, profile)]
+                 "status": r.status, "error": r.last_error, "article": articles.get(r.id)}
+                for r in rows]
     finally:
         store.close()
 
@@ -219,10 +228,13 @@ def format_hits(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no alerts in that period"
     return "\n".join(f"{r['time'][:19]}  {r['status']:7} {r['channel']:14} "
-                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>" for r in rows)
+                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>"
+                     + (f"  (article: {r['article']})" if r.get("article") else "")
+                     for r in rows)
 
 
-async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
+async def explain(config: Config, profile: str, source: str, *,
+                  article: bool = True) -> dict[str, Any]:
     names = {p.name for p in config.profiles}
     if profile not in names:
         raise ConfigError(f"{config.path}: profiles: no profile {profile!r} "
@@ -245,18 +257,39 @@ async def explain(config: Config, profile: str, source: str) -> dict[str, Any]:
         from watcher.parse import parse_feed
 
         parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
+    articles = await _teaser_articles(config, parsed.items) if article else {}
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []
-    for item in parsed.items:
+    for i, item in enumerate(parsed.items):
+        page = articles.get(i)
         doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name)
+                       author=item.author, categories=item.categories, feed=item.feed_name,
+                       article=page.text if page else "")
         m = matcher.match_profile(profile, doc)
         items.append({"title": plain_text(item.title), "link": item.link, "matched": m is not None,
+                      "article": None if page is None else {
+                          "outcome": page.outcome, "detail": page.detail, "text": page.text},
                       "terms": list(m.terms) if m else [],
                       "hits": [{"field": h.field, "start": h.start, "end": h.end, "term": h.term}
                                for h in (m.hits if m else ())]})
     return {"profile": profile, "feed": parsed.title, "items": items,
             "matched": sum(i["matched"] for i in items)}
+
+
+async def _teaser_articles(config: Config, items: Sequence[Item]) -> dict[int, Article]:
+    """The linked pages of the teaser items (as `article = "auto"` fetches them)."""
+    from watcher.article.policy import needs_article
+
+    wanted = [i for i, item in enumerate(items) if needs_article(item, "auto")]
+    if not wanted:
+        return {}
+    source = local_source(config)
+    try:
+        pages = await asyncio.gather(*(source.article(ArticleRequest(
+            items[i].link or "", config.settings.timeout_seconds)) for i in wanted))
+    finally:
+        await source.aclose()
+    return dict(zip(wanted, pages, strict=True))
 
 
 def format_explain(data: dict[str, Any]) -> str:
@@ -266,6 +299,13 @@ def format_explain(data: dict[str, Any]) -> str:
         mark = "MATCH" if item["matched"] else "  -  "
         terms = f"  terms: {', '.join(item['terms'])}" if item["terms"] else ""
         lines.append(f"{mark} {item['title']}{terms}")
+        page = item.get("article")
+        if page is not None and page["outcome"] == "ok":
+            text = " ".join(page["text"].split())
+            lines.append(f"      article: {text[:300]}{'…' if len(text) > 300 else ''}")
+        elif page is not None:
+            lines.append(f"      article: {page['outcome']}"
+                         + (f" ({page['detail']})" if page["detail"] else ""))
     return "\n".join(lines)
 
 
@@ -282,7 +322,7 @@ def backtest(config: Config, query: str, since: float) -> dict[str, Any]:
     for row in rows:
         doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
                        author=row["author"], categories=tuple(json.loads(row["categories"])),
-                       feed=row["feed_name"])
+                       feed=row["feed_name"], article=row["article"])
         m = matcher.match_profile(name, doc)
         if m is not None:
             hits_.append({"title": row["title"], "link": row["link"], "feed": row["feed_name"],

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from watcher.errors import ConfigError
+from watcher.models import ArticleMode
 from watcher.timeparse import parse_clock, parse_duration, parse_window
 
 DEFAULT_PATHS = (Path("config/watcher.toml"), Path("/etc/watcher/watcher.toml"))
@@ -55,6 +56,7 @@ class WatcherSettings(_Model):
     max_interval: str = "6h"
     parse_workers: int = Field(default=0, ge=0, le=64)   # 0: one fetch+parse worker per core
     lease: str = "2m"            # how long a daemon's claim on a feed or an alert lasts
+    article: ArticleMode = "auto"   # fetch the page of new teaser items (README, "The whole story")
 
     @field_validator("interval")
     @classmethod
@@ -127,6 +129,7 @@ class FeedConfig(_Model):
     name: str | None = None
     interval: str | None = None
     tags: tuple[str, ...] = ()
+    article: ArticleMode | None = None   # default: [watcher] article
 
     @field_validator("url")
     @classmethod
@@ -245,6 +248,10 @@ class Config:
         """The feed's fixed interval, or where an adaptive ("auto") one starts."""
         value = (feed.interval or self.settings.interval).strip()
         return self.settings.auto_start_seconds if value == AUTO else parse_duration(value)
+
+    def article_mode(self, feed: FeedConfig) -> ArticleMode:
+        """The feed's `article` mode, else the [watcher] default."""
+        return feed.article or self.settings.article
 
     def is_adaptive(self, feed: FeedConfig) -> bool:
         """interval = "auto" on the feed, or globally and the feed sets none."""

@@ -223,7 +223,9 @@ class Daemon:
     async def housekeeping(self) -> None:
         if not self.store.run_once("housekeeping", self.owner, time.time(), 3000):
             return
-        removed = self.store.prune(time.time() - self.config.settings.retention_seconds)
+        now = time.time()
+        removed = self.store.prune(now - self.config.settings.retention_seconds)
+        self.store.prune_story_keys(now - self.config.settings.story_window_seconds)
         if removed:
             log.info("pruned %d item(s) older than %s", removed, self.config.settings.retention)
 

@@ -30,9 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from watcher.dedup import DEFAULT_THRESHOLD, StorySignature, find_story, story_signature
+from watcher.dedup import DEFAULT_THRESHOLD, StorySignature, find_story
 from watcher.models import Match
 from watcher.routing import Route
+from watcher.storyindex import StoryPrint, story_print
 
 Action = Literal["ignore", "record", "alert"]
 Reason = Literal["repeated", "tombstone", "unchanged", "newly_matching", "edited_title",
@@ -54,12 +55,18 @@ class Candidate:
     """One item of the document, as the pipeline prepared it (plain texts, keys)."""
 
     key: str
-    canonical_url: str | None
+    canonical_url: str | None     # its identity: the article page's own, else its link's
     content_hash: str
     title: str                    # plain text
     summary: str                  # plain text
     published: float | None       # epoch seconds
     matches: tuple[Match, ...] = ()   # after feed scoping; filled only where `needs_matching`
+    story_print: StoryPrint | None = None   # computed by the fetch workers (or on demand)
+    other_url: str | None = None  # its link's canonical URL, when the page names another
+
+    @property
+    def print(self) -> StoryPrint:
+        return self.story_print or story_print(self.title, self.summary)
 
     @property
     def identity(self) -> str:
@@ -85,7 +92,7 @@ class Knowledge:
     stored: Mapping[str, Known] = field(default_factory=dict)       # this feed, by key
     elsewhere: Mapping[str, Known] = field(default_factory=dict)    # new keys: same URL/content
     tombstoned: frozenset[str] = frozenset()                        # keys pruned long ago
-    stories: Sequence[tuple[int, StorySignature]] = ()              # recent story items
+    stories: Sequence[tuple[int, StorySignature]] = ()   # items of candidate stories
     story_channels: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
 
@@ -118,7 +125,7 @@ class Decision:
     matches: tuple[Match, ...] = ()       # every profile that matches it now
     matched: tuple[str, ...] = ()         # the profiles the stored item carries after this
     story_id: int | None = None           # its story (see is_new_story)
-    signature: StorySignature | None = None   # recorded with the item when it is in a story
+    story_print: StoryPrint | None = None   # recorded with the item when it is in a story
     starts_story: bool = False            # story_id is a story this decision starts
     alerts: tuple[PlannedAlert, ...] = ()
 
@@ -211,7 +218,8 @@ class _Deciding:
         return None if known is None else (known.matched, known.story_id)
 
     def story(self, c: Candidate, matches: tuple[Match, ...]) -> Decision:
-        sig = story_signature(c.title, c.summary)
+        prt = c.print
+        sig = prt.signature
         profiles = tuple(m.profile for m in matches)
         story_id = find_story(sig, self.stories, self.rules.threshold)
         routes = self.routes(matches)
@@ -220,14 +228,15 @@ class _Deciding:
             alerts = tuple(PlannedAlert(r.channel, "new", r.matches, r.urgent) for r in routes)
             self.stories.append((story_id, sig))
             return Decision("alert", "new_story", c, matches=matches, matched=profiles,
-                            story_id=story_id, signature=sig, starts_story=True, alerts=alerts)
+                            story_id=story_id, story_print=prt, starts_story=True,
+                            alerts=alerts)
         self.stories.append((story_id, sig))
         reached = self.channels.get(story_id, set())
         also = [PlannedAlert(ch, "also", matches) for ch in sorted(reached)]
         first = [PlannedAlert(r.channel, "new", r.matches, r.urgent)
                  for r in routes if r.channel not in reached]
         return Decision("alert", "joins_story", c, matches=matches, matched=profiles,
-                        story_id=story_id, signature=sig, alerts=tuple(also + first))
+                        story_id=story_id, story_print=prt, alerts=tuple(also + first))
 
     def edited(self, c: Candidate, existing: Known) -> Decision:
         matches = c.matches
@@ -236,13 +245,13 @@ class _Deciding:
         story_id = existing.story_id
         if fresh:
             starts = story_id is None
-            sig = story_signature(c.title, c.summary) if starts else None
+            prt = c.print if starts else None
             if starts:
                 story_id = self.new_story()
             alerts = tuple(PlannedAlert(r.channel, "update", r.matches, r.urgent)
                            for r in self.routes(fresh))
             return Decision("alert", "newly_matching", c, existing, matches, matched, story_id,
-                            sig, starts, alerts)
+                            prt, starts, alerts)
         if c.title != existing.title and story_id is not None:
             alerts = tuple(PlannedAlert(ch, "edit", matches)
                            for ch in sorted(self.channels.get(story_id, set()))
@@ -258,4 +267,5 @@ class _Deciding:
 
 
 def _identities(c: Candidate) -> list[str]:
-    return ([f"url:{c.canonical_url}"] if c.canonical_url else []) + [f"hash:{c.content_hash}"]
+    urls = [u for u in (c.canonical_url, c.other_url) if u]
+    return [f"url:{u}" for u in urls] + [f"hash:{c.content_hash}"]

@@ -109,6 +109,7 @@ class Engine:
         self.source: FetchSource = source or FetchPool(
             s.parse_workers or os.cpu_count() or 1, fetcher_options(s), self.metrics)
         self.pipeline = Pipeline(self.router, store, self.source)
+        self.pipeline.index_old_stories(clock())
         tz = s.tz
         channels = {name: cast(Channel, CountedChannel(build_channel(name, cfg, tz), self.metrics))
                     for name, cfg in config.channels.items()}

@@ -4,7 +4,8 @@
 variable WATCHER_CRASH_AT names that point (optionally `point:N` for its N-th
 passage). Unset (always, outside tests), it costs one dictionary lookup.
 
-Points: after_fetch, mid_transaction, after_send (the channel accepted a message,
+Points: after_fetch, after_articles (the linked pages of new items fetched, nothing
+recorded yet), mid_transaction, after_send (the channel accepted a message,
 before it is marked sent), before_send, during_digest.
 """
 

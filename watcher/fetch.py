@@ -24,7 +24,9 @@ import ssl
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -52,6 +54,25 @@ ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
           "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """What one fetch takes: its Accept header, its size cap, the content types it reads."""
+
+    accept: str = ACCEPT
+    max_bytes: int | None = None            # None: the fetcher's own cap
+    types: tuple[str, ...] = ()             # empty: any content type
+
+
+class NotHTML(FetchError):
+    """A page fetched for its article is not HTML (a PDF, an image, a feed)."""
+
+
+FEED = Wanted()
+# an article page (watcher/article): HTML only, and a smaller cap than feeds
+PAGE = Wanted(accept="text/html, application/xhtml+xml;q=0.9", max_bytes=5 * 1024 * 1024,
+              types=("text/html", "application/xhtml+xml"))
+
+
 class Fetcher:
     """A pool of HTTP connections shared by every feed; use one per process."""
 
@@ -77,7 +98,8 @@ class Fetcher:
             transport=_transport(limits, http2),
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout,
                                   write=read_timeout, pool=total_timeout),
-            follow_redirects=False,
+            # no cookie is ever kept, so none is ever sent (to the host that set it or another)
+            follow_redirects=False, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": user_agent, "Accept": ACCEPT,
                      "Accept-Encoding": ", ".join(supported_encodings())},
         )
@@ -93,11 +115,11 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(self, url: str, *, etag: str | None = None,
-                    last_modified: str | None = None) -> FetchResult:
+                    last_modified: str | None = None, want: Wanted = FEED) -> FetchResult:
         """GET `url` (conditionally); raise FetchError unless the answer is 2xx or 304."""
         started = asyncio.get_running_loop().time()
         try:
-            result = await self._fetch(url, etag, last_modified)
+            result = await self._fetch(url, etag, last_modified, want)
         except FetchError as exc:
             if self.observe is not None and exc.status is not None:
                 self.observe(exc.status, asyncio.get_running_loop().time() - started)
@@ -106,15 +128,15 @@ class Fetcher:
             self.observe(result.status, result.elapsed)
         return result
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None
-                     ) -> FetchResult:
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None,
+                     want: Wanted) -> FetchResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         budget = self.total_timeout
         current, permanent, seen = url, True, {url}
         for _hop in range(self.max_redirects + 1):
             t0 = loop.time()
-            result = await self._one_hop(url, current, etag, last_modified, budget)
+            result = await self._one_hop(url, current, etag, last_modified, budget, want)
             budget -= loop.time() - t0
             if isinstance(result, FetchResult):
                 return _finish(result, url, permanent, loop.time() - started)
@@ -129,10 +151,10 @@ class Fetcher:
                          kind="hard")
 
     async def _one_hop(self, url: str, current: str, etag: str | None,
-                       last_modified: str | None, budget: float
+                       last_modified: str | None, budget: float, want: Wanted
                        ) -> FetchResult | tuple[int, str]:
         """One request: a result, or (status, absolute target) for a redirect."""
-        headers = {}
+        headers = {} if want.accept == ACCEPT else {"Accept": want.accept}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -148,7 +170,8 @@ class Fetcher:
         async with slot:
             try:
                 async with asyncio.timeout(max(budget, 0.001)):
-                    return await self._exchange(url, current, request, etag, last_modified)
+                    return await self._exchange(url, current, request, etag, last_modified,
+                                                want)
             except TimeoutError:
                 raise FetchError(f"{redact(url)}: timed out after {self.total_timeout:g}s",
                                  kind="soft") from None
@@ -158,7 +181,7 @@ class Fetcher:
                 raise FetchError(f"{redact(url)}: {message}", kind=kind) from exc
 
     async def _exchange(self, url: str, current: str, request: httpx.Request,
-                        etag: str | None, last_modified: str | None
+                        etag: str | None, last_modified: str | None, want: Wanted
                         ) -> FetchResult | tuple[int, str]:
         response = await self._client.send(request, stream=True)
         try:
@@ -178,28 +201,34 @@ class Fetcher:
                 await _drain(response)
                 raise status_error(redact(url), status, response.reason_phrase,
                                    retry_after_seconds(headers.get("retry-after"), time.time()))
-            body = await self._read_body(url, response, headers)
+            kind = headers.get("content-type", "").split(";")[0].strip().lower()
+            if want.types and kind not in want.types:
+                await _drain(response)
+                raise NotHTML(f"{redact(url)}: not an HTML page ({kind or 'no content type'})",
+                              kind="hard")
+            body = await self._read_body(url, response, headers,
+                                         min(want.max_bytes or self.max_bytes, self.max_bytes))
             return FetchResult(url=url, final_url=current, status=status, body=body,
                                headers=headers, etag=new_etag, last_modified=new_modified)
         finally:
             await response.aclose()
 
     async def _read_body(self, url: str, response: httpx.Response,
-                         headers: dict[str, str]) -> bytes:
-        too_large = FetchError(f"{redact(url)}: response larger than {self.max_bytes} bytes",
+                         headers: dict[str, str], limit: int) -> bytes:
+        too_large = FetchError(f"{redact(url)}: response larger than {limit} bytes",
                                kind="hard", status=response.status_code)
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             raise too_large
         try:
-            decoder = BodyDecoder(headers.get("content-encoding", ""), self.max_bytes)
+            decoder = BodyDecoder(headers.get("content-encoding", ""), limit)
         except ValueError as exc:
             raise FetchError(f"{redact(url)}: {exc}", kind="hard") from None
         received = 0
         try:
             async for chunk in response.aiter_raw():
                 received += len(chunk)
-                if received > self.max_bytes or not decoder.feed(chunk):
+                if received > limit or not decoder.feed(chunk):
                     raise too_large
             if not decoder.finish():
                 raise too_large

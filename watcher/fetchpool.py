@@ -38,15 +38,22 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from watcher.models import Article
 from watcher.source import (
     Answer,
+    ArticleRequest,
     Fetched,
     FetchFailed,
     FetchRequest,
     fetch_and_parse,
+    fetch_article,
     observe,
+    observe_article,
     unwrap,
 )
+
+Request = FetchRequest | ArticleRequest
+Reply = Answer | Article
 
 if TYPE_CHECKING:   # workers import this module: they need neither metrics nor its library
     from watcher.metrics import Metrics
@@ -58,13 +65,13 @@ log = logging.getLogger("watcher.fetchpool")
 class _Worker:
     process: Any   # multiprocessing's ForkServerProcess
     conn: Connection
-    pending: dict[int, asyncio.Future[Answer]]
+    pending: dict[int, asyncio.Future[Reply]]
     served: int = 0
-    outgoing: list[tuple[int, FetchRequest]] = field(default_factory=list)   # one message
+    outgoing: list[tuple[int, Request]] = field(default_factory=list)   # one message
 
 
 # a fetch waiting for a worker: (request id, the request, where its answer goes)
-_Queued = tuple[int, FetchRequest, "asyncio.Future[Answer]"]
+_Queued = tuple[int, Request, "asyncio.Future[Reply]"]
 SPARE = 2   # requests a worker holds beyond its connections, so it never waits for the next
 
 
@@ -115,15 +122,27 @@ class FetchPool:
 
     async def fetch(self, request: FetchRequest) -> Fetched:
         """Fetch in a worker, and parse there unless the body's hash is the known one."""
+        answer = await self._ask(request)
+        assert not isinstance(answer, Article)
+        observe(self.metrics, answer)
+        return unwrap(answer)
+
+    async def article(self, request: ArticleRequest) -> Article:
+        """Fetch a page and extract its text in a worker (under the same limits)."""
+        answer = await self._ask(request)
+        article = answer if isinstance(answer, Article) else Article(
+            "failed", detail=answer.message if isinstance(answer, FetchFailed) else None)
+        observe_article(self.metrics, article)
+        return article
+
+    async def _ask(self, request: Request) -> Reply:
         self._next_id += 1
         req_id = self._next_id
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         queue = self._queues[self._slot(request.url) if self.by_host else 0]
         queue.append((req_id, request, future))
         self._dispatch()
-        answer = await future
-        observe(self.metrics, answer)
-        return unwrap(answer)
+        return await future
 
     async def aclose(self) -> None:
         self.close()
@@ -222,7 +241,7 @@ def _assign(worker: _Worker, queued: _Queued) -> None:
         worker.outgoing.append((req_id, request))
 
 
-def _answer_all(futures: list[asyncio.Future[Answer]], message: str) -> None:
+def _answer_all(futures: list[asyncio.Future[Reply]], message: str) -> None:
     for future in futures:
         if not future.done():
             future.set_result(FetchFailed.ours(message))
@@ -282,7 +301,7 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
-    answers: list[tuple[int, Answer]] = []
+    answers: list[tuple[int, Reply]] = []
 
     def send_answers() -> None:   # the answers of one loop iteration, in one message
         batch = answers[:]
@@ -292,7 +311,7 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
         except (OSError, ValueError):   # the daemon is gone or closed us
             pass
 
-    def reply(req_id: int, answer: Answer) -> None:
+    def reply(req_id: int, answer: Reply) -> None:
         if not answers:
             loop.call_soon(send_answers)
         answers.append((req_id, answer))
@@ -316,10 +335,14 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
             task.cancel()
 
 
-async def _answer(fetcher: Any, reply: Callable[[int, Answer], None], req_id: int,
-                  request: FetchRequest) -> None:
+async def _answer(fetcher: Any, reply: Callable[[int, Reply], None], req_id: int,
+                  request: Request) -> None:
+    answer: Reply
     try:
-        answer = await fetch_and_parse(fetcher, request)
+        if isinstance(request, ArticleRequest):
+            answer = await fetch_article(fetcher, request)
+        else:
+            answer = await fetch_and_parse(fetcher, request)
     except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
         answer = FetchFailed.ours(f"internal error: {type(exc).__name__}: {exc}"[:300])
     reply(req_id, answer)

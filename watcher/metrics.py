@@ -56,12 +56,25 @@ class Metrics:
                                    "(hard, soft, transient)", ["kind"], registry=r)
         self.feeds_failing = Gauge("watcher_feeds_failing", "Feeds whose last poll failed",
                                    registry=r)
+        self.articles = Counter("watcher_article_fetches", "Article pages fetched for new "
+                                "items, by outcome", ["outcome"], registry=r)
+        self.article_seconds = Histogram("watcher_article_extract_seconds", "Time to extract "
+                                         "one article page's text", buckets=LATENCY_BUCKETS,
+                                         registry=r)
+        self.article_bytes = Counter("watcher_article_bytes", "Bytes of article pages read",
+                                     registry=r)
         self.last_tick = Gauge("watcher_last_tick_timestamp_seconds", "When the scheduler "
                                "last ran its tick", registry=r)
 
     def observe_fetch(self, status: int, seconds: float) -> None:
         self.responses.labels(code=str(status)).inc()
         self.fetch_seconds.observe(seconds)
+
+    def observe_article(self, outcome: str, size: int, seconds: float) -> None:
+        self.articles.labels(outcome=outcome).inc()
+        self.article_bytes.inc(size)
+        if outcome not in ("http_error", "timeout", "failed", "not_html"):
+            self.article_seconds.observe(seconds)
 
     def observe_parse(self, items: int) -> None:
         """One document parsed, with this many items."""

@@ -8,6 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from watcher.storyindex import StoryPrint
+
+# when an item's linked page is fetched for its whole text (watcher.article.policy)
+ArticleMode = Literal["auto", "always", "never"]
+# what came of fetching an item's page: extracted text ("ok"), or why there is none
+ArticleOutcome = Literal["ok", "empty", "paywall", "too_large", "not_html", "http_error",
+                         "timeout", "failed"]
+
+
+@dataclass(frozen=True)
+class Article:
+    """The main text of an item's linked page, or the outcome that gave none."""
+
+    outcome: ArticleOutcome
+    text: str = ""                  # plain text, capped (watcher.article.extract)
+    identity: str | None = None     # the page's canonical URL on its own site, if any
+    detail: str | None = None       # the error, for outcomes without text
+    size: int = 0                   # bytes of the page
+    seconds: float = 0.0            # extraction time
 
 
 @dataclass(frozen=True)
@@ -24,6 +46,8 @@ class Item:
     author: str = ""
     categories: tuple[str, ...] = ()
     published: datetime | None = None
+    story_print: StoryPrint | None = None   # its story index print (the fetch workers add it)
+    article: Article | None = None    # its linked page, fetched for a new teaser item
 
 
 @dataclass(frozen=True)
@@ -60,7 +84,7 @@ class FetchResult:
 class Hit:
     """Where one query term matched: offsets into the field's plain text."""
 
-    field: str   # "title", "summary", "content", "author", "category", "feed"
+    field: str   # "title", "summary", "content", "article", "author", "category", "feed"
     start: int
     end: int
     term: str
@@ -75,12 +99,18 @@ class Match:
     hits: tuple[Hit, ...] = ()
 
 
+SnippetField = Literal["title", "summary", "content", "article"]
+
+
 @dataclass(frozen=True)
 class Snippet:
-    """A short plain-text extract with the spans (start, end) to show in bold."""
+    """A short plain-text extract with the spans (start, end) to show in bold, and the item
+    field it was cut from (None: not from an item, e.g. a test or health alert). Renderers
+    mark a snippet from "article" (the fetched page, not the feed's own text)."""
 
     text: str
     bold: tuple[tuple[int, int], ...] = ()
+    field: SnippetField | None = None
 
 
 @dataclass(frozen=True)

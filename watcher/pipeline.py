@@ -8,10 +8,12 @@ applies that: items, stories and alerts written in the transaction that saves th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass, replace
 
+from watcher.article.policy import needs_article
 from watcher.config import FeedConfig
 from watcher.decisions import (
     Candidate,
@@ -32,10 +34,12 @@ from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.query.matcher import SlowRegex
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
-from watcher.source import FetchRequest, FetchSource
+from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
+from watcher.storyindex import print_of, rank_candidates
 
 log = logging.getLogger("watcher.pipeline")
+CANDIDATE_STORIES = 20   # stories compared per new item at most: those sharing most keys
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ class Pipeline:
         self.settings = router.config.settings
         self._thread_edits = frozenset(name for name, cfg in router.config.channels.items()
                                        if getattr(cfg, "on_update", "ignore") == "thread")
+
+    def index_old_stories(self, now: float) -> int:
+        """Index the recent story items of a store written before the story index (once,
+        at start): copies of those stories still join them."""
+        since = now - self.settings.story_window_seconds
+        rows = self.store.unindexed_story_items(since)
+        if rows:
+            with self.store.transaction():
+                for story_id, signature in rows:
+                    keys = print_of(StorySignature.loads(signature)).keys
+                    self.store.add_story_keys(story_id, keys, now)
+            log.info("story index: %d recent story item(s) indexed", len(rows))
+        return len(rows)
 
     async def poll(self, feed: FeedConfig, now: float) -> PollOutcome:
         state = self.store.feed(feed.url) or FeedState(url=feed.url)
@@ -95,6 +112,8 @@ class Pipeline:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
         first_sight = state.first_polled_at is None
+        parsed = await self._with_articles(feed, parsed, now, first_sight)
+        crash_point("after_articles")
         state = replace(state, body_hash=fetched.digest, title=parsed.title or state.title,
                         item_digests=" ".join(parsed.item_digests) or None)
         with self.store.transaction():
@@ -163,16 +182,16 @@ class Pipeline:
         Read what the store knows of the items, match those whose matches matter, decide
         (watcher.decisions, pure), then apply the decisions here."""
         prepared = [_Prepared.of(item) for item in parsed.items]
-        s = self.settings
-        rules = Rules(now=now, first_sight=first_sight, backfill=s.backfill_seconds,
-                      retention=s.retention_seconds, thread_edits=self._thread_edits)
+        rules = self._rules(now, first_sight)
         knowledge = self._knowledge(feed.url, [p.candidate for p in prepared])
         slow: list[tuple[SlowRegex, Candidate]] = []
         for p in prepared:
             if needs_matching(p.candidate, knowledge, rules):
                 run = self.router.matcher.run(p.doc)
                 matches = tuple(self.router.scoped(run.matches, feed))
-                p.candidate = replace(p.candidate, matches=matches)
+                c = p.candidate
+                p.candidate = replace(c, matches=matches, story_print=c.print if matches
+                                      else c.story_print)
                 slow.extend((s, p.candidate) for s in run.slow)
         knowledge = self._with_stories(knowledge, [p.candidate for p in prepared], now)
         decisions = decide([p.candidate for p in prepared], knowledge, rules,
@@ -194,6 +213,38 @@ class Pipeline:
                             GUARD_BOUND, c.key, feed.label,
                             extra={"profile": s.profile, "feed": feed.label, "item_key": c.key})
 
+    def _rules(self, now: float, first_sight: bool) -> Rules:
+        s = self.settings
+        return Rules(now=now, first_sight=first_sight, backfill=s.backfill_seconds,
+                     retention=s.retention_seconds, thread_edits=self._thread_edits)
+
+    async def _with_articles(self, feed: FeedConfig, parsed: ParsedFeed, now: float,
+                             first_sight: bool) -> ParsedFeed:
+        """Each new teaser item with its linked page's text (`article` mode "auto"; every
+        new item with "always"), fetched and extracted by the source, all at once and
+        each within the fetch timeout. Known items, and new ones that will be recorded
+        silently (too old, known elsewhere), fetch nothing."""
+        mode = self.router.config.article_mode(feed)
+        wanted = [i for i, item in enumerate(parsed.items) if needs_article(item, mode)]
+        if not wanted:
+            return parsed
+        rules = self._rules(now, first_sight)
+        candidates = [_Prepared.of(parsed.items[i]).candidate for i in wanted]
+        knowledge = self._knowledge(feed.url, candidates)
+        fetch = [i for i, c in zip(wanted, candidates, strict=True)
+                 if c.key not in knowledge.stored and needs_matching(c, knowledge, rules)]
+        timeout = self.settings.timeout_seconds
+        articles = await asyncio.gather(*(self.source.article(ArticleRequest(
+            parsed.items[i].link or "", timeout)) for i in fetch))
+        items = list(parsed.items)
+        for i, article in zip(fetch, articles, strict=True):
+            items[i] = replace(items[i], article=article)
+            if article.outcome != "ok":
+                log.info("feed %s: no article for %s: %s%s", feed.label, items[i].link,
+                         article.outcome, f" ({article.detail})" if article.detail else "",
+                         extra={"feed": feed.label})
+        return replace(parsed, items=tuple(items))
+
     def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
         stored = {key: _known(row) for key, row in
                   self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
@@ -201,24 +252,34 @@ class Pipeline:
         for c in candidates:
             if c.key not in stored and c.key not in elsewhere:
                 row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
+                if row is None and c.other_url:
+                    row = self.store.known_elsewhere(c.other_url, c.content_hash)
                 if row is not None:
                     elsewhere[c.key] = _known(row)
         return Knowledge(stored=stored, elsewhere=elsewhere)
 
     def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
                       now: float) -> Knowledge:
-        """Add the recent stories when a new item matched, and the channels of the stories
-        that new or edited items may join or reply in."""
+        """Add the candidate stories of the new items that matched (found through the story
+        index: one lookup per document), and the channels of the stories that new or edited
+        items may join or reply in."""
         edited = {k.story_id for c in candidates if (k := knowledge.stored.get(c.key))
                   and k.story_id is not None and k.content_hash != c.content_hash}
-        fresh = any(c.matches and c.key not in knowledge.stored for c in candidates)
+        fresh = [c for c in candidates if c.matches and c.key not in knowledge.stored]
         if not edited and not fresh:
             return knowledge
-        stories = [(sid, StorySignature.loads(sig)) for sid, sig in self.store.recent_stories(
-            now - self.settings.story_window_seconds)] if fresh else []
-        ids = sorted(edited | {sid for sid, _ in stories})
+        since = now - self.settings.story_window_seconds
+        ids: set[int] = set()
+        if fresh:
+            hits = self.store.story_hits([p for c in fresh for p in c.print.probes], since)
+            for c in fresh:
+                probes = set(c.print.probes)
+                ids.update(rank_candidates((sid for key, sid in hits if key in probes),
+                                           CANDIDATE_STORIES))
+        stories = [(sid, StorySignature.loads(sig))
+                   for sid, sig in self.store.story_members(sorted(ids), since)]
         return replace(knowledge, stories=stories,
-                       story_channels=self.store.story_channels_of(ids))
+                       story_channels=self.store.story_channels_of(sorted(edited | ids)))
 
     def _apply(self, feed: FeedConfig, prepared: list[_Prepared], decisions: list[Decision],
                now: float) -> Recorded:
@@ -231,14 +292,16 @@ class Pipeline:
             if d.existing is None:
                 new_items += 1
                 old_items += d.reason == "too_old"
-                item_id = self._insert(feed, p, d, None if d.signature else story_id, now)
+                item_id = self._insert(feed, p, d, None if d.story_print else story_id, now)
             else:
                 item_id = d.existing.id
-            if d.starts_story and d.story_id is not None and d.signature is not None:
+            if d.starts_story and d.story_id is not None and d.story_print is not None:
                 story_id = started[d.story_id] = self.store.insert_story(
-                    d.signature.dumps(), item_id, now)
-            if d.signature is not None and story_id is not None:
-                self.store.update_item_story(item_id, story_id, d.signature.dumps())
+                    d.story_print.signature.dumps(), item_id, now)
+            if d.story_print is not None and story_id is not None:
+                self.store.update_item_story(item_id, story_id,
+                                             d.story_print.signature.dumps())
+                self.store.add_story_keys(story_id, d.story_print.keys, now)
             if d.existing is not None:
                 c = d.candidate
                 self.store.update_item(item_id, content_hash=c.content_hash, title=c.title,
@@ -258,7 +321,9 @@ class Pipeline:
             content_hash=c.content_hash, feed_name=item.feed_name, title=c.title,
             link=item.link, summary=p.summary, content=p.content, author=item.author,
             categories=item.categories, published_at=c.published, seen_at=now,
-            matched=list(d.matched), story_id=story_id)
+            matched=list(d.matched), story_id=story_id,
+            article=item.article.text if item.article else "",
+            article_outcome=item.article.outcome if item.article else None)
 
     def _alert(self, planned: PlannedAlert, p: _Prepared, story_id: int | None) -> Alert:
         matches = planned.matches
@@ -325,11 +390,17 @@ class _Prepared:
         summary, content = plain_text(item.summary), plain_text(item.content)
         title = plain_text(item.title)
         text = f"{summary}\n{content}"
+        article = item.article
         doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name)
+                       author=item.author, categories=item.categories, feed=item.feed_name,
+                       article=article.text if article else "")
         chash = content_hash(title, text)
+        link = canonical_url(item.link) if item.link else None
+        # the page's own canonical URL (same site, not its home page) is the item's identity
+        page = canonical_url(article.identity) if article and article.identity else None
         return cls(item, doc, summary, content, Candidate(
             key=item_key(item.guid, item.link, title, text),
-            canonical_url=canonical_url(item.link) if item.link else None,
+            canonical_url=page or link, other_url=link if page and page != link else None,
             content_hash=chash, title=title, summary=summary,
-            published=item.published.timestamp() if item.published else None))
+            published=item.published.timestamp() if item.published else None,
+            story_print=item.story_print))

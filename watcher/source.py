@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from watcher.errors import FetchError, ParseError
-from watcher.models import FetchResult, ParsedFeed
+from watcher.models import Article, ArticleOutcome, FetchResult, ParsedFeed
 
 # imported when used: the daemon's process needs neither httpx nor feedparser when its
 # workers fetch and parse
@@ -75,6 +75,14 @@ class FetchFailed:
 Answer = Fetched | FetchFailed
 
 
+@dataclass(frozen=True)
+class ArticleRequest:
+    """An item's linked page to fetch and extract, within `timeout` seconds in all."""
+
+    url: str
+    timeout: float
+
+
 class FetchSource(Protocol):
     def start(self) -> None:
         """Get ready for a round (start worker processes); may do nothing."""
@@ -82,12 +90,15 @@ class FetchSource(Protocol):
     async def fetch(self, request: FetchRequest) -> Fetched:
         """Fetch and parse one feed; raises FetchError."""
 
+    async def article(self, request: ArticleRequest) -> Article:
+        """Fetch one page and extract its main text; never raises (see Article.outcome)."""
+
     async def aclose(self) -> None: ...
 
 
 async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
     """The one fetch-and-parse step, run by the workers and by `LocalSource`."""
-    from watcher.parse import body_hash, parse_feed
+    from watcher.parse import body_hash
 
     started = time.monotonic()
     try:
@@ -104,12 +115,66 @@ async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
     if digest == request.known_hash:
         return Fetched(light, digest)
     try:
-        parsed = await asyncio.to_thread(
-            parse_feed, body, headers=result.headers, url=result.final_url,
-            feed_name=request.feed_name, known_items=request.known_items)
+        parsed = await asyncio.to_thread(_parse, body, result, request)
     except ParseError as exc:
         return Fetched(light, digest, parse_error=str(exc))
     return Fetched(light, digest, parsed)
+
+
+def _parse(body: bytes, result: FetchResult, request: FetchRequest) -> ParsedFeed:
+    from watcher.parse import parse_feed
+
+    return with_prints(parse_feed(body, headers=result.headers, url=result.final_url,
+                                  feed_name=request.feed_name,
+                                  known_items=request.known_items))
+
+
+def with_prints(parsed: ParsedFeed) -> ParsedFeed:
+    """Each item with its story index print, computed here (in the worker) once, from the
+    plain texts the pipeline compares (watcher.storyindex)."""
+    from watcher.query import plain_text
+    from watcher.storyindex import story_print
+
+    items = tuple(replace(item, story_print=story_print(plain_text(item.title),
+                                                        plain_text(item.summary)))
+                  for item in parsed.items)
+    return replace(parsed, items=items)
+
+
+async def fetch_article(fetcher: Fetcher, request: ArticleRequest) -> Article:
+    """The one article step, run by the workers and by `LocalSource`: the page under the
+    feed fetcher's limits (HTML only, its own smaller cap), its text by trafilatura in a
+    thread; the whole within the request's timeout."""
+    from watcher.fetch import PAGE, NotHTML
+
+    try:
+        async with asyncio.timeout(request.timeout):
+            result = await fetcher.fetch(request.url, want=PAGE)
+            started = time.monotonic()
+            extracted = await asyncio.to_thread(_extract, result.body, result.final_url,
+                                                result.headers)
+    except TimeoutError:
+        return Article("timeout", detail=f"no article within {request.timeout:g}s")
+    except NotHTML as exc:
+        return Article("not_html", detail=str(exc))
+    except FetchError as exc:
+        failed: ArticleOutcome = "http_error" if exc.status is not None and exc.status >= 400 \
+            else "failed"
+        return Article(failed, detail=str(exc))
+    return Article(cast(ArticleOutcome, extracted.outcome.value), extracted.text,
+                   extracted.identity, size=len(result.body),
+                   seconds=time.monotonic() - started)
+
+
+def _extract(body: bytes, url: str, headers: dict[str, str]) -> Any:
+    from watcher.article.extract import extract  # trafilatura: in workers only
+
+    return extract(body, url, headers)
+
+
+def observe_article(metrics: Metrics | None, article: Article) -> None:
+    if metrics is not None:
+        metrics.observe_article(article.outcome, article.size, article.seconds)
 
 
 def observe(metrics: Metrics | None, answer: Answer) -> None:
@@ -156,6 +221,11 @@ class LocalSource:
         answer = await fetch_and_parse(self.fetcher, request)
         observe(self.metrics, answer)
         return unwrap(answer)
+
+    async def article(self, request: ArticleRequest) -> Article:
+        article = await fetch_article(self.fetcher, request)
+        observe_article(self.metrics, article)
+        return article
 
     async def aclose(self) -> None:
         if self._fetcher is not None:

@@ -344,7 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream_huge(self, feeds: FeedServer, path: str, nbytes: int, length: bool) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "application/xml")
+        with feeds.lock:
+            kind = feeds._route(path).content_type if path in feeds.routes else ""
+        self.send_header("Content-Type", kind or "application/xml")
         if length:
             self.send_header("Content-Length", str(nbytes))
         else:

@@ -18,6 +18,7 @@ from watcher.deliver.text import (
     one_line,
     profiles_label,
     snippet_parts,
+    snippet_source,
     terms_label,
     web_link,
 )
@@ -48,7 +49,8 @@ def render_console(alert: Alert, tz: ZoneInfo) -> str:
         lines.append("  " + meta)
     snippet = "".join(f"**{t}**" if bold else t for t, bold in snippet_parts(alert.snippet))
     if snippet:
-        lines.append("  " + snippet)
+        source = snippet_source(alert.snippet)
+        lines.append("  " + (f"{source}: " if source else "") + snippet)
     if alert.terms:
         lines.append("  matched: " + terms_label(alert.terms))
     return "\n".join(lines)

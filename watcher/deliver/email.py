@@ -29,6 +29,7 @@ from watcher.deliver.text import (
     one_line,
     profiles_label,
     snippet_parts,
+    snippet_source,
     terms_label,
     trim,
     web_link,
@@ -94,6 +95,10 @@ def render_alert_email(alert: Alert, tz: ZoneInfo, *, sender: str, to: Sequence[
     parts = snippet_parts(alert.snippet)
     snippet_text = "".join(t for t, _ in parts)
     snippet_html = "".join(f"<b>{html.escape(t)}</b>" if b else html.escape(t) for t, b in parts)
+    source = snippet_source(alert.snippet)
+    if source and parts:
+        snippet_text = f"{source}: {snippet_text}"
+        snippet_html = f"<i>{html.escape(source)}:</i> {snippet_html}"
     terms = terms_label(alert.terms)
     feed = one_line(alert.feed, 200)
     lines = []

@@ -39,6 +39,7 @@ from watcher.deliver.text import (
     clean,
     format_time,
     snippet_parts,
+    snippet_source,
     terms_label,
     trim,
     web_link,
@@ -140,7 +141,8 @@ def _snippet(alert: Alert) -> str:
     for text, bold in snippet_parts(alert.snippet):
         text = _inert(text)
         out.append(f"{_ZWSP}*{text}*{_ZWSP}" if bold else text)
-    return "".join(out)
+    source = snippet_source(alert.snippet)
+    return (f"_{source}:_ " if source and out else "") + "".join(out)
 
 
 def render_alert(alert: Alert, tz: ZoneInfo) -> SlackMessage:

@@ -87,6 +87,12 @@ def terms_label(terms: Iterable[str]) -> str:
     return ", ".join(one_line(t, 100) for t in terms)
 
 
+def snippet_source(snippet: Snippet) -> str:
+    """What introduces a snippet cut from the fetched page rather than the feed's own text
+    ("in the article"); "" for the feed's text."""
+    return "in the article" if snippet.field == "article" else ""
+
+
 def snippet_parts(snippet: Snippet, limit: int = 500) -> list[tuple[str, bool]]:
     """The snippet as (text, bold) runs, control characters removed, at most
     `limit` characters in all. Bold spans out of range or overlapping are

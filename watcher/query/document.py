@@ -10,11 +10,13 @@ from watcher.query.tokens import FieldText
 
 @dataclass(frozen=True)
 class Document:
-    """Raw item text; summary and content may contain HTML."""
+    """Raw item text; summary and content may contain HTML. `article` is the plain main
+    text of the item's linked page (watcher.article), when it was fetched."""
 
     title: str = ""
     summary: str = ""
     content: str = ""
+    article: str = ""
     author: str = ""
     categories: tuple[str, ...] = ()
     feed: str = ""  # feed name
@@ -24,10 +26,14 @@ _SHARED: dict[str, FieldText] = {}
 _SHARED_MAX = 4096
 
 
-def field_text(raw: str) -> FieldText:
-    plain = plain_text(raw)
+def plain_field_text(plain: str) -> FieldText:
+    """A field whose text is already plain (no HTML, no entities): the article."""
     norm, src = normalize_map(plain)
     return FieldText(plain, norm, src)
+
+
+def field_text(raw: str) -> FieldText:
+    return plain_field_text(plain_text(raw))
 
 
 def shared_field_text(raw: str) -> FieldText:
@@ -38,6 +44,10 @@ def shared_field_text(raw: str) -> FieldText:
             _SHARED.clear()
         got = _SHARED[raw] = field_text(raw)
     return got
+
+
+_MAKERS = {"title": field_text, "summary": field_text, "content": field_text,
+           "article": plain_field_text}
 
 
 class PreparedDoc:
@@ -68,7 +78,7 @@ class PreparedDoc:
                 got = [shared_field_text(c) for c in self.doc.categories if c]
             else:
                 raw = getattr(self.doc, name)
-                make = field_text if name in ("title", "summary", "content") else shared_field_text
+                make = _MAKERS.get(name, shared_field_text)
                 got = [make(raw)] if raw else []
             self._fields[name] = got
         return got

@@ -19,8 +19,8 @@ from watcher.query.normalize import normalize
 from watcher.query.probe import Probe, probe_for
 from watcher.query.tokens import TOKEN_RE
 
-DEFAULT_FIELDS = ("title", "summary", "content")
-FIELDS = ("title", "summary", "content", "author", "category", "feed")
+DEFAULT_FIELDS = ("title", "summary", "content", "article")
+FIELDS = ("title", "summary", "content", "article", "author", "category", "feed")
 MAX_JOIN_POINTS = 4
 MAX_ALTERNATIVES = 64
 

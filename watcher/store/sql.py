@@ -153,14 +153,15 @@ class SQLStore:
                     content_hash: str, feed_name: str, title: str, link: str | None,
                     summary: str, content: str, author: str, categories: Sequence[str],
                     published_at: float | None, seen_at: float, matched: Sequence[str],
-                    story_id: int | None) -> int:
+                    story_id: int | None, article: str = "",
+                    article_outcome: str | None = None) -> int:
         row = self._one(
             "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
-            " link, summary, content, author, categories, published_at, seen_at, matched, story_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            " link, summary, content, author, categories, published_at, seen_at, matched, story_id,"
+            " article, article_outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (feed_url, key, canonical_url, content_hash, feed_name, title, link, summary, content,
              author, json.dumps(list(categories), ensure_ascii=False), published_at, seen_at,
-             json.dumps(list(matched)), story_id))
+             json.dumps(list(matched)), story_id, article, article_outcome))
         return int(row["id"]) if row else 0
 
     def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
@@ -174,6 +175,28 @@ class SQLStore:
         self._exec("UPDATE items SET story_id = ?, signature = ? WHERE id = ?",
                    (story_id, signature, item_id))
 
+    def alert_articles(self, alert_ids: Sequence[int]) -> dict[int, str]:
+        """What came of fetching the article of each alert's item (alerts without one left
+        out)."""
+        ids = list(dict.fromkeys(alert_ids))
+        found: dict[int, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            found.update({int(r["id"]): r["article_outcome"] for r in self._rows(
+                "SELECT a.id, i.article_outcome FROM alerts AS a JOIN items AS i"
+                " ON i.id = a.item_id WHERE i.article_outcome IS NOT NULL AND a.id IN ("
+                + ", ".join("?" for _ in chunk) + ")", chunk)})
+        return found
+
+    def article_outcomes(self, since: float) -> dict[str, dict[str, int]]:
+        """Per feed, how many article fetches since then came to each outcome."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self._rows("SELECT feed_url, article_outcome, COUNT(*) AS n FROM items"
+                            " WHERE seen_at >= ? AND article_outcome IS NOT NULL"
+                            " GROUP BY feed_url, article_outcome", (since,)):
+            out.setdefault(r["feed_url"], {})[r["article_outcome"]] = int(r["n"])
+        return out
+
     def items_since(self, since: float) -> list[dict[str, Any]]:
         """Every column of the items seen since then, newest first (for backtest)."""
         return self._rows("SELECT * FROM items WHERE seen_at >= ? ORDER BY seen_at DESC, id DESC",
@@ -185,11 +208,50 @@ class SQLStore:
                         " RETURNING id", (signature, item_id, now))
         return int(row["id"]) if row else 0
 
-    def recent_stories(self, since: float) -> list[tuple[int, str]]:
-        """(story id, signature) of every story item seen since then: first copies and joins."""
+    def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None:
+        """Index a story item's print keys under its story (watcher/storyindex.py)."""
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 300):
+            chunk = unique[i:i + 300]
+            args: list[Any] = []
+            for key in chunk:
+                args += (key, story_id, now)
+            self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
+                       + ", ".join("(?, ?, ?)" for _ in chunk), args)
+
+    def story_hits(self, probes: Sequence[int], since: float) -> list[tuple[int, int]]:
+        """(key, story id) of every indexed key among `probes` since then."""
+        unique = list(dict.fromkeys(probes))
+        hits: list[tuple[int, int]] = []
+        for i in range(0, len(unique), 500):
+            chunk = unique[i:i + 500]
+            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(
+                "SELECT key, story_id FROM story_keys WHERE created_at >= ? AND key IN ("
+                + ", ".join("?" for _ in chunk) + ")", [since, *chunk])]
+        return hits
+
+    def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of these stories' items seen since then, oldest first."""
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return []
+        rows = self._rows(
+            "SELECT id, story_id, signature FROM items WHERE seen_at >= ? AND signature IS NOT"
+            f" NULL AND story_id IN ({', '.join('?' for _ in ids)}) ORDER BY id", [since, *ids])
+        return [(int(r["story_id"]), r["signature"]) for r in rows]
+
+    def unindexed_story_items(self, since: float) -> list[tuple[int, str]]:
+        """(story id, signature) of story items since then whose story has no index key (a
+        store upgraded from before the index)."""
         return [(int(r["story_id"]), r["signature"]) for r in self._rows(
             "SELECT story_id, signature FROM items WHERE seen_at >= ? AND story_id IS NOT NULL"
-            " AND signature IS NOT NULL ORDER BY id", (since,))]
+            " AND signature IS NOT NULL AND NOT EXISTS (SELECT 1 FROM story_keys AS k"
+            " WHERE k.story_id = items.story_id) ORDER BY id", (since,))]
+
+    def prune_story_keys(self, before: float) -> int:
+        """Forget index keys older than the story window: no item can join them any more."""
+        with self.transaction():
+            return self._exec("DELETE FROM story_keys WHERE created_at < ?", (before,))
 
     # -- outbox ---------------------------------------------------------------------------
     def add_alert(self, alert: Alert, *, dedupe_key: str, item_id: int | None, urgent: bool,
