@@ -41,11 +41,14 @@ def test_alert_lines() -> None:
         "[S-400, TF-X] Turkey receives second S-400 batch",
         "  https://example.org/a",
         "  Defense News · 2024-05-01 14:03 +03",
-        "  took delivery of the **S-400** system",
+        "  took delivery of the S-400 system",
         "  matched: S-400",
     ]
     assert "(update)" in render_console(make_alert(kind="update"), TZ).splitlines()[0]
     assert render_console(make_alert(kind="test"), TZ).startswith("[TEST ALERT] ")
+    for kind in ("health", "recovered"):
+        health = make_alert(kind=kind, title="Feed recovered: Defense News", profiles=("health",))
+        assert render_console(health, TZ).startswith("[HEALTH] Feed recovered: Defense News\n")
 
 
 @pytest.mark.parametrize("seq", ESCAPES)
@@ -79,6 +82,28 @@ def test_sender_writes_and_flushes_and_strips() -> None:
     stream = io.StringIO()
     ConsoleSender(stream).send("a\x1b[31m red\n  indented")
     assert stream.getvalue() == "a red\n  indented\n\n"
+
+
+class _Terminal(io.StringIO):
+    """A text stream that says it is a terminal (as sys.stdout on a tty does)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bold_only_on_a_terminal_and_only_bold_gets_through() -> None:
+    alert = make_alert(title="T\x1b[1m\x1b[31mX", snippet=Snippet("the S-400 deal", ((4, 9),)))
+    text = render_console(alert, TZ, bold=True)
+    assert "the \x1b[1mS-400\x1b[22m deal" in text and "\x1b[31m" not in text
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        sender = ConsoleSender(stream)
+        sender.send(render_console(alert, TZ, bold=sender.terminal))
+        sender.send("a \x1b[1mbold never closed\ue000\n  \x1b[31mred")
+    assert "the \x1b[1mS-400\x1b[22m deal" in terminal.getvalue()
+    assert "a \x1b[1mbold never closed\x1b[22m\n  red" in terminal.getvalue()
+    assert "\x1b" not in pipe.getvalue() and "**" not in pipe.getvalue()
+    assert "the S-400 deal" in pipe.getvalue() and "\ue000" not in pipe.getvalue()
 
 
 def test_sender_replaces_what_the_terminal_cannot_encode() -> None:
@@ -130,11 +155,13 @@ def test_snippet_parts_clip_bad_spans() -> None:
 
 
 @pytest.mark.parametrize(("field", "line"), [
-    ("article", "  in the article: …the engine for Turkey's future fighter, dubbed **TF-X**…"),
-    ("summary", "  …the engine for Turkey's future fighter, dubbed **TF-X**…"),
-    (None, "  …the engine for Turkey's future fighter, dubbed **TF-X**…"),
+    ("article", "  in the article: …the engine for Turkey's future fighter, dubbed TF-X…"),
+    ("summary", "  …the engine for Turkey's future fighter, dubbed TF-X…"),
+    (None, "  …the engine for Turkey's future fighter, dubbed TF-X…"),
 ])
 def test_a_snippet_from_the_article_is_marked(field: Any, line: str) -> None:
     text = "…the engine for Turkey's future fighter, dubbed TF-X…"
     alert = make_alert(snippet=Snippet(text, ((48, 52),), field))
     assert render_console(alert, TZ).splitlines()[3] == line
+    bold = line.replace("TF-X", "\x1b[1mTF-X\x1b[22m")   # on a terminal
+    assert render_console(alert, TZ, bold=True).splitlines()[3] == bold

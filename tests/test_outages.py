@@ -129,7 +129,8 @@ def test_a_feed_whose_host_does_not_resolve_fails_alone(
     bad = "http://feeds.watcher-test.invalid/rss"
     config(watcher, [bad, good], slack=slack_server)
     run = watcher("poll")
-    assert run.code == 0, run.err
+    assert run.code == 1, run.err   # a feed failed: poll says so (README, "Commands")
+    assert "feeds.watcher-test.invalid" in run.err and "1 failed" in run.err
     assert "Traceback" not in run.err
     assert len(slack_server.messages) == 1
     feeds = {f["url"]: f for f in json.loads(watcher("status", "--json", check=True).out)["feeds"]}

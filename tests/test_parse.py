@@ -145,8 +145,11 @@ def test_empty_document_refused(body: bytes) -> None:
 
 
 def test_not_a_feed_refused() -> None:
+    page = parse_feed(b"<html><body><p>Hello</p></body></html>",
+                      headers={"content-type": "text/html"}, url=URL)
+    assert page.html_page and page.items == () and page.advertised == ()
     with pytest.raises(ParseError):
-        parse(b"<html><body><p>Hello</p></body></html>", {"content-type": "text/html"})
+        parse(b"<p>Hello</p>", {"content-type": "text/html"})
 
 
 def test_broken_document_with_entries_reports_the_problem() -> None:
@@ -174,7 +177,7 @@ def test_javascript_and_other_schemes_dropped() -> None:
 def test_summary_html_is_kept_raw_and_its_scripts_never_become_text() -> None:
     """feedparser's sanitiser is off (watcher never renders feed HTML); plain_text, which
     every summary goes through before it is matched, stored or shown, drops scripts."""
-    from watcher.query.normalize import plain_text
+    from watcher.text import plain_text
 
     summary = ('<p>Ankara <a href="/rel">talks</a></p><script>S-400 deal()</script>'
                '<style>.S-400{}</style><img src=x onerror="S-400">')

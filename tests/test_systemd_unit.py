@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import REPO
 
 UNIT = REPO / "systemd" / "watcher.service"
-EXEC = "/opt/watcher/.venv/bin/watcher"
+EXEC = "/opt/watcher/bin/watcher"
 
 
 def analyze() -> str:

@@ -1,9 +1,10 @@
-"""What each CLI command does (the CLI module only parses arguments and prints)."""
+"""What each CLI command does (the CLI module only parses arguments and prints); `hits` and
+`backtest` are in watcher/history.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -14,15 +15,22 @@ from typing import Any
 from watcher.config import Config
 from watcher.deliver.channels import build_channel
 from watcher.deliver.console import render_console
+from watcher.discover import advertised_key, html_page_problem
 from watcher.engine import Engine, local_source
 from watcher.errors import ConfigError, DeliveryError, FetchError, ParseError, WatcherError
 from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Article, Item, Snippet
-from watcher.query import Document, Matcher, plain_text
+from watcher.pipeline import PollOutcome
+from watcher.progress import Progress, progress_line
+from watcher.query import Document, Matcher
 from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
+from watcher.summary import RoundSummary, sent_count
+from watcher.text import plain_text
 from watcher.timeparse import format_duration
+
+log = logging.getLogger("watcher.poll")
 
 
 async def check(config: Config, *, online: bool) -> int:
@@ -67,6 +75,8 @@ async def _try_feed(source: LocalSource, url: str) -> tuple[bool, str]:
     parsed = fetched.parsed
     if parsed is None:
         return False, f"FAILED, {fetched.parse_error}"
+    if parsed.html_page:
+        return False, f"FAILED, {html_page_problem(parsed.advertised)}"
     return True, f"OK, {len(parsed.items)} items ({parsed.title or 'untitled'})"
 
 
@@ -74,29 +84,50 @@ def _state_label(state: str) -> str:
     return state.split("@")[-1] if "://" in state else state
 
 
-async def poll(config: Config, *, dry_run: bool) -> int:
+async def poll(config: Config, *, dry_run: bool, progress: Progress | None = None) -> int:
+    """One round over every feed; the summary on standard error. Exit code: 0 when every
+    feed was read, 1 when any failed (cron mails the output of a failing job)."""
+    started = time.monotonic()
     store = open_store(config.state)
     if dry_run:
         real, store = store, store.snapshot()
         real.close()
     engine = Engine(config, store)
+    sent_before = sent_count(store.outbox_counts())
+    done: list[PollOutcome] = []
+
+    def tick(outcome: PollOutcome) -> None:
+        done.append(outcome)
+        if progress is not None:
+            progress.show(progress_line("polling", len(done), len(config.feeds),
+                                        sum(o.items for o in done), "feeds"))
     try:
-        outcomes = await engine.poll(config.feeds)
+        outcomes = await engine.poll(config.feeds, tick)
+        if progress is not None:
+            progress.clear()
         if dry_run:
             alerts = [r.alert for name in config.channels for r in store.pending(name)]
             for alert in alerts:
-                print(render_console(alert, config.settings.tz))
+                print(render_console(alert, config.settings.tz, bold=sys.stdout.isatty()))
             print(f"dry run: {len(alerts)} alert(s) would be sent; no state changed")
         else:
             store.retry_now(time.time())
             await engine.drain(patience=10.0)
+        sent = max(0, sent_count(store.outbox_counts()) - sent_before)
     finally:
+        if progress is not None:
+            progress.clear()
         await engine.aclose()
         store.close()
-    failed = [o for o in outcomes if not o.ok]
-    for o in failed:
-        print(f"feed {o.feed}: {o.error}", file=sys.stderr)
-    return 1 if failed and len(failed) == len(outcomes) else 0
+    for o in outcomes:
+        if not o.ok:
+            print(f"feed {o.feed}: {o.error}", file=sys.stderr)
+    summary = RoundSummary.of(outcomes, sent=sent, seconds=time.monotonic() - started)
+    log.info("poll: %s", summary.line(config.settings.backfill))   # JSON with --log-format json
+    return 1 if summary.failed else 0
+
+
+_TEST_TEXT = "This is a test alert sent by watcher test-alert."
 
 
 def test_alert(config: Config, channel: str) -> int:
@@ -107,7 +138,8 @@ def test_alert(config: Config, channel: str) -> int:
                   title="watcher test alert: delivery to this channel works",
                   link="https://example.org/watcher-test", feed="watcher",
                   published=datetime.now(UTC),
-                  snippet=Snippet("This is a test alert sent by watcher test-alert.", ((22, 27),)),
+                  snippet=Snippet(_TEST_TEXT, ((_TEST_TEXT.index("test"),
+                                                _TEST_TEXT.index("test") + 4),)),
                   terms=("test",))
     sender = build_channel(channel, config.channels[channel], config.settings.tz)
     try:
@@ -143,6 +175,8 @@ def status(config: Config) -> dict[str, Any]:
                 "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
                 "held_by": leases[feed.url][0] if feed.url in leases
                 and leases[feed.url][1] > now else None,
+                "polled_at": st.current_url if st and st.current_url != feed.url else None,
+                "advertised": store.get_meta(advertised_key(feed.url)),
                 "articles_24h": articles.get(feed.url, {}),
             })
         outbox = store.outbox_counts()
@@ -170,6 +204,11 @@ def _ago(ts: float | None, now: float) -> str:
     return f"in {format_duration(delta)}" if delta > 0 else f"{format_duration(delta)} ago"
 
 
+def _due(ts: float | None, now: float) -> str:
+    """When a feed is polled next: "due now" once that time has come."""
+    return "due now" if ts is None or ts <= now else _ago(ts, now)
+
+
 def format_status(data: dict[str, Any]) -> str:
     now = data["now"]
     lines = [f"{'FEED':32} {'LAST POLL':10} {'RESULT':14} {'ERR':>3} {'ITEMS':>6} {'/DAY':>6} "
@@ -179,10 +218,14 @@ def format_status(data: dict[str, Any]) -> str:
         lines.append(f"{f['feed'][:32]:32} {_ago(f['last_poll'], now):10} {result[:14]:14} "
                      f"{f['errors_in_a_row']:>3} {f['items']:>6} "
                      f"{'' if f['items_per_day'] is None else f['items_per_day']:>6} "
-                     f"{_ago(f['next_poll'], now)}")
+                     f"{_due(f['next_poll'], now)}")
         if f["last_error"]:
             lines.append(f"    last error: {short_error(f['last_error'], f['url'])}; "
                          f"last success: {_ago(f['last_success'], now)}")
+        if f.get("polled_at"):
+            why = ("the feed this page advertises; put it in the config"
+                   if f["polled_at"] == f.get("advertised") else "moved permanently")
+            lines.append(f"    polled at {f['polled_at']} ({why})")
         if f.get("held_by"):
             lines.append(f"    held by daemon {f['held_by']}")
         if f.get("articles_24h"):
@@ -210,29 +253,6 @@ def format_status(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def hits(config: Config, since: float, profile: str | None) -> list[dict[str, Any]]:
-    store = open_store(config.state)
-    try:
-        rows = store.hits(since, profile)
-        articles = store.alert_articles([r.id for r in rows])
-        return [{"time": datetime.fromtimestamp(r.created_at, UTC).isoformat(),
-                 "channel": r.channel, "profiles": list(r.profiles), "title": r.alert.title,
-                 "link": r.alert.link, "feed": r.alert.feed, "kind": r.kind,
-                 "status": r.status, "error": r.last_error, "article": articles.get(r.id)}
-                for r in rows]
-    finally:
-        store.close()
-
-
-def format_hits(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "no alerts in that period"
-    return "\n".join(f"{r['time'][:19]}  {r['status']:7} {r['channel']:14} "
-                     f"[{', '.join(r['profiles'])}] {r['title']}  <{r['link']}>"
-                     + (f"  (article: {r['article']})" if r.get("article") else "")
-                     for r in rows)
-
-
 async def explain(config: Config, profile: str, source: str, *,
                   article: bool = True) -> dict[str, Any]:
     names = {p.name for p in config.profiles}
@@ -257,6 +277,8 @@ async def explain(config: Config, profile: str, source: str, *,
         from watcher.parse import parse_feed
 
         parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
+    if parsed.html_page:
+        raise ParseError(f"{source}: {html_page_problem(parsed.advertised)}")
     articles = await _teaser_articles(config, parsed.items) if article else {}
     matcher = Matcher({p.name: p.query for p in config.profiles}, dict(config.aliases))
     items = []
@@ -306,36 +328,4 @@ def format_explain(data: dict[str, Any]) -> str:
         elif page is not None:
             lines.append(f"      article: {page['outcome']}"
                          + (f" ({page['detail']})" if page["detail"] else ""))
-    return "\n".join(lines)
-
-
-def backtest(config: Config, query: str, since: float) -> dict[str, Any]:
-    profiles = {p.name: p.query for p in config.profiles}
-    name = query if query in profiles else "(inline query)"
-    matcher = Matcher({name: profiles.get(query, query)}, dict(config.aliases))
-    store = open_store(config.state)
-    try:
-        rows = store.items_since(since)
-    finally:
-        store.close()
-    hits_: list[dict[str, Any]] = []
-    for row in rows:
-        doc = Document(title=row["title"], summary=row["summary"], content=row["content"],
-                       author=row["author"], categories=tuple(json.loads(row["categories"])),
-                       feed=row["feed_name"], article=row["article"])
-        m = matcher.match_profile(name, doc)
-        if m is not None:
-            hits_.append({"title": row["title"], "link": row["link"], "feed": row["feed_name"],
-                          "seen": datetime.fromtimestamp(row["seen_at"], UTC).isoformat(),
-                          "terms": list(m.terms)})
-    return {"query": profiles.get(query, query), "profile": name, "items_scanned": len(rows),
-            "would_alert": len(hits_), "hits": hits_}
-
-
-def format_backtest(data: dict[str, Any]) -> str:
-    lines = [f"{data['profile']}: {data['query']}",
-             f"{data['would_alert']} of {data['items_scanned']} stored item(s) would alert"]
-    for h in data["hits"]:
-        lines.append(f"  {h['seen'][:16]}  {h['feed'][:20]:20} {h['title']}  "
-                     f"[{', '.join(h['terms'])}]")
     return "\n".join(lines)

@@ -17,21 +17,25 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from watcher import __version__
+from watcher import __version__, health
 from watcher.config import Config, FeedConfig, load_config
-from watcher.engine import Engine
+from watcher.engine import NETWORK, Engine
 from watcher.errors import ConfigError, WatcherError
+from watcher.logs import use_timezone
 from watcher.metrics import Metrics, MetricsServer, parse_address
 from watcher.notify import Notifier
+from watcher.pipeline import PollOutcome
 from watcher.store import Store, open_store
 from watcher.store.sharing import process_alive as process_alive  # re-exported
 from watcher.store.sharing import process_gone
+from watcher.summary import RoundSummary, sent_count
 from watcher.timeparse import format_duration, parse_clock
 
 log = logging.getLogger("watcher.daemon")
@@ -64,8 +68,13 @@ class Daemon:
         self._feed_map_of: Config | None = None
         self.last_tick = 0.0
         self._gauges_at = 0.0
+        self._round: list[PollOutcome] = []     # this round's outcomes (see _count_round)
+        self._round_feeds: set[str] = set()
+        self._round_started = time.monotonic()
+        self._round_sent = sent_count(store.outbox_counts())
+        self._network_down = False
         self.started = False
-        self.in_flight: dict[str, asyncio.Task[object]] = {}
+        self.in_flight: dict[str, asyncio.Task[list[PollOutcome]]] = {}
         self.delivering: asyncio.Task[object] | None = None
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(job_defaults={
@@ -115,9 +124,11 @@ class Daemon:
             self.in_flight[url] = task
             task.add_done_callback(self._forget(url))
 
-    def _forget(self, url: str) -> Callable[[asyncio.Task[object]], None]:
-        def done(_task: asyncio.Task[object]) -> None:
+    def _forget(self, url: str) -> Callable[[asyncio.Task[list[PollOutcome]]], None]:
+        def done(task: asyncio.Task[list[PollOutcome]]) -> None:
             self.in_flight.pop(url, None)
+            if not task.cancelled() and task.exception() is None:
+                self._count_round(url, task.result())
             try:
                 self.store.release_feed(url, self.owner)
             except WatcherError as exc:
@@ -127,6 +138,39 @@ class Daemon:
                     and not self.stopping.is_set():
                 asyncio.get_running_loop().call_soon(self._start_due, time.time())
         return done
+
+    def _count_round(self, url: str, outcomes: list[PollOutcome]) -> None:
+        """Log the round's summary once every feed was polled since the last one (or, when
+        daemons share the store and each polls a part, once an interval has passed); say
+        when the network is found down and when the next try is."""
+        self._round.extend(outcomes)
+        self._round_feeds.add(url)
+        try:
+            if self._network_down or not all(o.ok for o in outcomes):
+                self._network_check()   # only failures can mean the network is down
+            every = set(self._feeds()) - self.engine.gone <= self._round_feeds
+            late = time.monotonic() - self._round_started >= self.config.settings.interval_seconds
+            if every or late:
+                sent = sent_count(self.store.outbox_counts())
+                summary = RoundSummary.of(self._round, sent=max(0, sent - self._round_sent),
+                                          seconds=time.monotonic() - self._round_started)
+                log.info("round: %s", summary.line(self.config.settings.backfill))
+                self._round, self._round_feeds = [], set()
+                self._round_started, self._round_sent = time.monotonic(), sent
+        except WatcherError as exc:
+            log.warning("round summary: %s", exc)
+
+    def _network_check(self) -> None:
+        record = self.store.health_records().get(NETWORK, health.Record())
+        down = record.state == "down"
+        if down and not self._network_down:
+            due = [s.next_poll_at for s in self.store.feeds() if s.next_poll_at and not s.gone]
+            if due:
+                at = min(due)
+                when = datetime.fromtimestamp(at, self.config.settings.tz)
+                log.warning("network down: every feed fails; tries again at %s (in %s)",
+                            when.strftime("%H:%M:%S %Z"), format_duration(at - time.time()))
+        self._network_down = down
 
     async def _deliver(self) -> None:
         try:
@@ -260,6 +304,7 @@ class Daemon:
         self.engine.outbox.clear_errors()
         self._schedule_jobs()
         asyncio.get_running_loop().create_task(self._close_later(old))
+        use_timezone(config.settings.tz)
         log.info("config reloaded: %d feed(s), %d profile(s), %d channel(s)",
                  len(config.feeds), len(config.profiles), len(config.channels))
 
@@ -297,7 +342,7 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         if watchdog is not None:
             await watchdog
-        pending = [*self.in_flight.values()]
+        pending: list[asyncio.Task[Any]] = [*self.in_flight.values()]
         if self.delivering is not None:
             pending.append(self.delivering)
         if pending:
@@ -307,6 +352,10 @@ class Daemon:
             if late:
                 await asyncio.wait(late, timeout=1.0)
         await self.engine.aclose()
+        try:   # a clean stop gives back its own claims: the next start has none to release
+            self.store.release_owner(self.owner)
+        except WatcherError as exc:
+            log.warning("claims not released: %s (they expire)", exc)
         self.store.close()
         self.notifier.close()
         log.info("stopped")
@@ -315,6 +364,7 @@ class Daemon:
 
 def run_daemon(path: Path, *, metrics: str | None = None) -> int:
     config = load_config(path)
+    use_timezone(config.settings.tz)
     for warning in config.warnings:
         log.warning("%s", warning)
     address = None

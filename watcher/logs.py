@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from datetime import UTC, datetime, tzinfo
 
 FIELDS = ("feed", "profile", "channel", "item_key")
 
@@ -28,11 +29,26 @@ class JsonFormatter(logging.Formatter):
 
 
 class HumanFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    """One line per event; the time in `tz` (UTC until the config names its timezone),
+    marked with the zone's name, as every command shows times."""
+
+    def __init__(self, tz: tzinfo = UTC) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        when = datetime.fromtimestamp(record.created, self.tz)
+        return when.strftime("%Y-%m-%d %H:%M:%S ") + (when.tzname() or when.strftime("%z"))
 
     def format(self, record: logging.LogRecord) -> str:
         return " ".join(super().format(record).splitlines())  # one line per event, always
+
+
+def use_timezone(tz: tzinfo) -> None:
+    """Show log times in the configured timezone from now on (human format only)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, HumanFormatter):
+            handler.formatter.tz = tz
 
 
 def setup_logging(fmt: str = "human", level: str = "INFO") -> None:

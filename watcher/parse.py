@@ -99,6 +99,12 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str], url: str,
         body = _gunzip(body)
     # Blank lines before "<?xml" make strict XML parsers give up on the whole document.
     body = body.lstrip(b" \t\r\n")
+    from watcher import discover, jsonfeed  # late: both import this module's helpers
+
+    if jsonfeed.looks_like_json(body, headers):
+        return jsonfeed.parse_json_feed(body, url=url, feed_name=feed_name)
+    if discover.looks_like_html(body):
+        return discover.html_page(body, url)
     response_headers = {k.lower(): v for k, v in headers.items()}
     if body[:2] in (b"<\x00", b"\x00<", b"\xff\xfe", b"\xfe\xff"):
         # UTF-16 (feedparser only sniffs it without a BOM after "<?"): UTF-8 from here on.

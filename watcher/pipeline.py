@@ -26,20 +26,21 @@ from watcher.decisions import (
     needs_matching,
 )
 from watcher.dedup import StorySignature, canonical_url, content_hash, item_key
+from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
-from watcher.query import Document, make_snippet, plain_text
+from watcher.query import Document, make_snippet
 from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.query.matcher import SlowRegex
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
-from watcher.storyindex import print_of, rank_candidates
+from watcher.storyindex import COMMON, choose_candidates, print_of
+from watcher.text import plain_text
 
 log = logging.getLogger("watcher.pipeline")
-CANDIDATE_STORIES = 20   # stories compared per new item at most: those sharing most keys
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class Pipeline:
         if parsed is None:
             return self._failed(feed, state, now, interval,
                                 f"parse failure: {fetched.parse_error}", "hard", None)
+        if parsed.html_page:
+            return await self._html_page(feed, state, now, interval, parsed, request.url)
         if parsed.problem:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
@@ -124,6 +127,23 @@ class Pipeline:
                            "new items" if recorded.new_items else "no new items",
                            len(parsed.items) + parsed.unchanged, recorded.new_items,
                            recorded.alerts, old_items=recorded.old_items)
+
+    async def _html_page(self, feed: FeedConfig, state: FeedState, now: float, interval: float,
+                         parsed: ParsedFeed, url: str) -> PollOutcome:
+        """The URL serves an HTML page: follow the feed it advertises (once, recorded as
+        `current_url` and in the meta `advertised:URL`), or fail saying what it is."""
+        key = advertised_key(feed.url)
+        target = parsed.advertised[0] if parsed.advertised else None
+        if target is None or target == url or self.store.get_meta(key) is not None:
+            return self._failed(feed, state, now, interval, html_page_problem(parsed.advertised),
+                                "hard", None)
+        log.warning("feed %s: %s serves an HTML page; polling the feed it advertises from now "
+                    "on: %s", feed.label, url, target, extra={"feed": feed.label})
+        with self.store.transaction():
+            self.store.set_meta(key, target)
+            self.store.save_feed(replace(state, current_url=target, etag=None,
+                                         last_modified=None, body_hash=None))
+        return await self.poll(feed, now)
 
     # -- feed state -----------------------------------------------------------------------
     def _after_fetch(self, feed: FeedConfig, state: FeedState, result: FetchResult) -> FeedState:
@@ -271,11 +291,13 @@ class Pipeline:
         since = now - self.settings.story_window_seconds
         ids: set[int] = set()
         if fresh:
-            hits = self.store.story_hits([p for c in fresh for p in c.print.probes], since)
+            postings: dict[int, list[int]] = {}
+            for key, sid in self.store.story_hits([p for c in fresh for p in c.print.probes],
+                                                  since, per_key=COMMON + 1):
+                postings.setdefault(key, []).append(sid)
             for c in fresh:
-                probes = set(c.print.probes)
-                ids.update(rank_candidates((sid for key, sid in hits if key in probes),
-                                           CANDIDATE_STORIES))
+                ids.update(choose_candidates({k: postings[k] for k in c.print.probes
+                                              if k in postings}))
         stories = [(sid, StorySignature.loads(sig))
                    for sid, sig in self.store.story_members(sorted(ids), since)]
         return replace(knowledge, stories=stories,

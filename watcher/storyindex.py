@@ -3,8 +3,9 @@
 Pure: no I/O, no clock. `story_print(title, summary)` computes, once per item (in the fetch
 workers, beside parsing), the item's `StorySignature` (watcher.dedup) and three small
 MinHash sketches. The store keeps the `keys` of every story item in an indexed table
-(`story_bands(band_key, story_id, created_at)`); a new item looks its `probes` up there and
-compares only the members of the stories found, with `dedup.find_story`: the same
+(`story_bands(band_key, story_id, created_at)`); a new item looks its `probes` up there
+(stories of the window only), `choose_candidates` keeps at most `CANDIDATES` of the stories
+found, and the item is compared with their members by `dedup.find_story`: the same
 comparison, threshold and tie rule as a scan of the window. The keys only choose which
 stories are compared, so clustering is as README.md describes it ("The same story from
 several outlets"); a copy the keys miss would be one extra alert, never a false merge.
@@ -47,9 +48,10 @@ import hashlib
 import math
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 from watcher.dedup import (
     _MIN_SHINGLES,
@@ -70,6 +72,8 @@ TINY = 4          # a sketch this small (a set of 1-4 words) also has a key per 
 # A long item can reach the threshold against a short one only with at most this many words:
 # a short item has at most 40 title words and 7 summary pairs (8 words).
 MAX_WORDS_FOR_SHORT = math.floor((MAX_TITLE_TOKENS + _MIN_SHINGLES) / DEFAULT_THRESHOLD)
+COMMON = 32       # a key held by more stories than this is a subject's phrase: skipped
+CANDIDATES = 16   # stories compared per new item, at most
 FORMAT_VERSION = "1"
 _MASK64 = (1 << 64) - 1
 _MASK63 = (1 << 63) - 1
@@ -124,11 +128,11 @@ def neighbour_keys(tag: Tag, sketch: Sequence[int], reach: int) -> tuple[int, ..
     certainly that close; a set of 1-4 tokens also gets a key per token, for the rest.
     """
     salt = _SALTS[tag]
-    keys = tuple(((x * _GOLDEN + y) & _MASK63) ^ salt
-                 for i, x in enumerate(sketch) for y in sketch[i + 1:i + 1 + reach])
-    if len(sketch) > TINY:
-        return keys
-    return keys + tuple(((x * _GOLDEN) & _MASK63) ^ salt ^ _SALTS[Tag.PAIRS] for x in sketch)
+    keys = [((x * _GOLDEN + y) & _MASK63) ^ salt
+            for gap in range(1, reach + 1) for x, y in zip(sketch, sketch[gap:], strict=False)]
+    if len(sketch) <= TINY:
+        keys += [((x * _GOLDEN) & _MASK63) ^ salt ^ _SALTS[Tag.PAIRS] for x in sketch]
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -149,16 +153,16 @@ class StoryPrint:
         """Compared by its words with every item (`dedup.similarity`'s second branch)."""
         return len(self.signature.shingles) < _MIN_SHINGLES
 
-    @property
+    @cached_property
     def keys(self) -> tuple[int, ...]:
         """The keys to store for this item, under its story's id."""
         if self.short:
             return neighbour_keys(Tag.SHORT_WORDS, self.words, WORD_REACH)
         words = (neighbour_keys(Tag.LONG_WORDS, self.words, WORD_REACH)
                  if len(self.signature.words) <= MAX_WORDS_FOR_SHORT else ())
-        return self._pair_keys() + words
+        return self._pair_keys + words
 
-    @property
+    @cached_property
     def probes(self) -> tuple[int, ...]:
         """The keys to look up: a story holding any of them is a candidate.
 
@@ -167,8 +171,9 @@ class StoryPrint:
         if self.short:
             return (neighbour_keys(Tag.SHORT_WORDS, self.words, WORD_REACH)
                     + neighbour_keys(Tag.LONG_WORDS, self.words, WORD_REACH))
-        return self._pair_keys() + neighbour_keys(Tag.SHORT_WORDS, self.words, WORD_REACH)
+        return self._pair_keys + neighbour_keys(Tag.SHORT_WORDS, self.words, WORD_REACH)
 
+    @cached_property
     def _pair_keys(self) -> tuple[int, ...]:
         keys = neighbour_keys(Tag.PAIRS, self.pairs, PAIR_REACH)
         if not self.lead:
@@ -224,13 +229,19 @@ def story_print(title: str, summary: str) -> StoryPrint:
     return print_of(story_signature(title, summary))
 
 
-def rank_candidates(hits: Iterable[int], limit: int | None = None) -> list[int]:
-    """Story ids found by a lookup (one per matching stored key), most shared keys first.
+def choose_candidates(postings: Mapping[int, Collection[int]],
+                      limit: int = CANDIDATES) -> list[int]:
+    """The stories to compare a new item with, from what its probes found in the index.
 
-    Copies of one story share many keys, unrelated stories one or two, so when a lookup
-    finds more stories than `limit`, the ones left out are the least likely to be the story.
-    Ties go to the lower (older) story id.
+    `postings` maps each probe found to the stories (in the window) holding it. A key that
+    more than `COMMON` stories hold is a phrase of the subject ("S-400 air defence
+    systems"), not of one story, and is left out; the other stories are ranked by how many
+    keys they share with the item (copies share dozens, other stories one or two) and the
+    first `limit` kept, ties to the older (lower) story id. So the comparisons per item stay
+    bounded however full the window is.
     """
-    counts = Counter(hits)
-    ranked = sorted(counts, key=lambda story: (-counts[story], story))
-    return ranked if limit is None else ranked[:limit]
+    counts: Counter[int] = Counter()
+    for stories in postings.values():
+        if len(stories) <= COMMON:
+            counts.update(set(stories))
+    return sorted(counts, key=lambda story: (-counts[story], story))[:limit]

@@ -5,6 +5,10 @@ the same two cores on every request, which slows every contender alike and hides
 differences between them. nginx serves the same documents as files for a small fraction
 of that CPU, with its own ETag (mtime and size) and Last-Modified, and honours
 If-None-Match / If-Modified-Since. Requests and 304s are counted from its access log.
+
+The documents live only on disk: a new item is rendered alone and spliced in before the
+first item of the file, so 10,000 feeds of 30 items cost the benchmark's own process no
+memory (keeping their items would take about half a gigabyte).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class StaticFeeds:
         self.root = Path(tempfile.mkdtemp(prefix="watcher-bench-nginx-"))
         (self.root / "www").mkdir()
         (self.root / "tmp").mkdir()
-        self.feeds: dict[str, dict[str, Any]] = {}
+        self.feeds: dict[str, dict[str, Any]] = {}   # path -> title, kind, link (no items)
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -93,18 +97,24 @@ class StaticFeeds:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def add_feed(self, path: str, items: list[dict[str, Any]], *, title: str) -> str:
-        self.feeds[path] = {"items": list(items), "title": title, "kind": "rss",
-                            "link": "https://example.org/"}
-        self._write(path)
+        self.feeds[path] = {"title": title, "kind": "rss", "link": "https://example.org/"}
+        self._write(path, render_feed(items=items, **self.feeds[path])[0])
         return self.base_url + path
 
     def add_item(self, path: str, item: dict[str, Any]) -> None:
-        self.feeds[path]["items"].insert(0, item)
-        self._write(path)
+        """Put `item` first in the feed, as render_feed would with it at the head."""
+        alone = render_feed(items=[item], **self.feeds[path])[0]
+        fragment = alone[alone.index(b"<item>"):alone.rindex(b"</item>") + len(b"</item>")]
+        body = self._file(path).read_bytes()
+        at = body.find(b"<item>")
+        at = body.rindex(b"</channel>") if at < 0 else at
+        self._write(path, body[:at] + fragment + body[at:])
 
-    def _write(self, path: str) -> None:
-        body, _ = render_feed(**self.feeds[path])
-        file = self.root / "www" / path.lstrip("/")
+    def _file(self, path: str) -> Path:
+        return self.root / "www" / path.lstrip("/")
+
+    def _write(self, path: str, body: bytes) -> None:
+        file = self._file(path)
         file.write_bytes(body)
         self._clock += 1       # a new mtime, so a new ETag and Last-Modified
         os.utime(file, (self._clock, self._clock))

@@ -124,7 +124,7 @@ class ConsoleAdapter:
     sender: console.ConsoleSender = field(default_factory=console.ConsoleSender)
 
     def send_alert(self, alert: Alert) -> str | None:
-        self.sender.send(console.render_console(alert, self.tz))
+        self.sender.send(console.render_console(alert, self.tz, bold=self.sender.terminal))
         return None
 
     def send_reply(self, alert: Alert, thread_ts: str) -> str | None:

@@ -2,7 +2,9 @@
 
 Feed text loses every control character and terminal escape sequence first
 (`text.clean`), so a title cannot move the cursor, recolour, retitle or
-clear the terminal. Matched words in the snippet are marked **like this**.
+clear the terminal. Matched words in the snippet are shown in bold on a terminal
+(`bold=True`: the SGR sequences `BOLD`/`UNBOLD`, the only escape sequences the sender
+lets through, and only to a terminal), and plain otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from watcher.deliver.text import (
 from watcher.errors import TransientDeliveryError
 from watcher.models import Alert
 
+BOLD, UNBOLD = "\x1b[1m", "\x1b[22m"
+_ON, _OFF = "\ue000", "\ue001"   # private-use stand-ins while a line is cleaned
 _KIND_NOTE = {"update": " (update)", "edit": " (title changed)", "also": " (also reported)"}
 
 
@@ -37,9 +41,10 @@ def _link(alert: Alert) -> str:
     return f"(not a web link: {shown})" if shown else "(no link)"
 
 
-def render_console(alert: Alert, tz: ZoneInfo) -> str:
-    """One alert as readable lines: profiles and title, link, feed and time, snippet, terms."""
-    head = {"test": "[TEST ALERT] ", "health": "[HEALTH] "}.get(
+def render_console(alert: Alert, tz: ZoneInfo, *, bold: bool = False) -> str:
+    """One alert as readable lines: profiles and title, link, feed and time, snippet, terms;
+    matched words in bold when `bold` (for a terminal)."""
+    head = {"test": "[TEST ALERT] ", "health": "[HEALTH] ", "recovered": "[HEALTH] "}.get(
         alert.kind, f"[{profiles_label(alert)}] ")
     lines = [head + (one_line(alert.title, 500) or "(untitled)") + _KIND_NOTE.get(alert.kind, "")]
     lines.append("  " + _link(alert))
@@ -47,7 +52,8 @@ def render_console(alert: Alert, tz: ZoneInfo) -> str:
                       if x)
     if meta:
         lines.append("  " + meta)
-    snippet = "".join(f"**{t}**" if bold else t for t, bold in snippet_parts(alert.snippet))
+    snippet = "".join(f"{BOLD}{t}{UNBOLD}" if strong and bold else t
+                      for t, strong in snippet_parts(alert.snippet))
     if snippet:
         source = snippet_source(alert.snippet)
         lines.append("  " + (f"{source}: " if source else "") + snippet)
@@ -95,10 +101,20 @@ class ConsoleSender:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
+    @property
+    def terminal(self) -> bool:
+        """Whether the stream is a terminal (then bold is shown as bold)."""
+        stream = self._stream if self._stream is not None else sys.stdout
+        try:
+            return stream.isatty()
+        except (OSError, ValueError):
+            return False
+
     def send(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stdout
         # Renderers already cleaned feed text; this guards text from anywhere else.
-        block = "\n".join(_clean_line(line) for line in text.split("\n"))
+        bold = self.terminal
+        block = "\n".join(_clean_line(line, bold) for line in text.split("\n"))
         try:
             try:
                 stream.write(block + "\n\n")
@@ -110,7 +126,15 @@ class ConsoleSender:
             raise TransientDeliveryError(f"console: cannot write: {exc}") from None
 
 
-def _clean_line(line: str) -> str:
-    """`line` cleaned, keeping its indentation (clean() strips it)."""
-    body = clean(line)
+def _clean_line(line: str, bold: bool) -> str:
+    """`line` cleaned, keeping its indentation (clean() strips it) and, when `bold`, the
+    BOLD/UNBOLD sequences (a line never ends in bold)."""
+    marked = line.replace(_ON, "").replace(_OFF, "").replace(BOLD, _ON).replace(UNBOLD, _OFF)
+    body = clean(marked)
+    if bold:
+        body = body.replace(_ON, BOLD).replace(_OFF, UNBOLD)
+        if body.count(BOLD) > body.count(UNBOLD):
+            body += UNBOLD
+    else:
+        body = body.replace(_ON, "").replace(_OFF, "")
     return line[: len(line) - len(line.lstrip(" "))] + body if body else ""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from watcher.query.normalize import normalize_map, plain_text
+from watcher.query.normalize import normalize_map
 from watcher.query.tokens import FieldText
+from watcher.text import plain_text
 
 
 @dataclass(frozen=True)

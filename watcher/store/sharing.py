@@ -113,11 +113,17 @@ class SharingStore(SQLStore):
         """Drop every claim of a daemon known to be dead: its feed and alert leases, its
         cluster jobs (a digest it died sending runs again) and its heartbeat row."""
         with self.transaction():
+            self.release_owner(owner)
+            self._exec("DELETE FROM jobs WHERE owner = ?", (owner,))
+
+    def release_owner(self, owner: str) -> None:
+        """A daemon stopping cleanly gives back its feed and alert leases and its heartbeat
+        row; its jobs stay recorded (a digest it sent is not sent again after a restart)."""
+        with self.transaction():
             self._exec("UPDATE feeds SET lease_owner = NULL, lease_until = 0"
                        " WHERE lease_owner = ?", (owner,))
             self._exec("UPDATE alerts SET lease_owner = NULL, lease_until = 0"
                        " WHERE lease_owner = ?", (owner,))
-            self._exec("DELETE FROM jobs WHERE owner = ?", (owner,))
             self._exec("DELETE FROM daemons WHERE owner = ?", (owner,))
 
     def gone_owners(self, owners: Sequence[str]) -> list[str]:

@@ -219,15 +219,23 @@ class SQLStore:
             self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
                        + ", ".join("(?, ?, ?)" for _ in chunk), args)
 
-    def story_hits(self, probes: Sequence[int], since: float) -> list[tuple[int, int]]:
-        """(key, story id) of every indexed key among `probes` since then."""
+    def story_hits(self, probes: Sequence[int], since: float,
+                   per_key: int | None = None) -> list[tuple[int, int]]:
+        """(key, story id) of every indexed key among `probes` since then; at most
+        `per_key` stories of each key (a subject's stock phrases are held by many)."""
         unique = list(dict.fromkeys(probes))
         hits: list[tuple[int, int]] = []
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(
-                "SELECT key, story_id FROM story_keys WHERE created_at >= ? AND key IN ("
-                + ", ".join("?" for _ in chunk) + ")", [since, *chunk])]
+            inner = ("SELECT key, story_id, ROW_NUMBER() OVER (PARTITION BY key ORDER BY"
+                     " story_id) AS n FROM story_keys WHERE created_at >= ? AND key IN ("
+                     + ", ".join("?" for _ in chunk) + ")")
+            if per_key is None:
+                sql, args = f"SELECT key, story_id FROM ({inner}) AS k", [since, *chunk]
+            else:
+                sql = f"SELECT key, story_id FROM ({inner}) AS k WHERE n <= ?"
+                args = [since, *chunk, per_key]
+            hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(sql, args)]
         return hits
 
     def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]:
