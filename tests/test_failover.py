@@ -206,7 +206,7 @@ def test_a_killed_daemons_feed_and_alert_claims_move_long_before_its_lease(
     survivor = Daemon(watcher)                     # starts while the victim lives
     daemons.append(survivor)
     survivor.wait_for_log("watcher running", timeout=60)
-    assert leases_of(pg_database, "feeds", victim) == 1
+    assert leases_of(pg_database, "feeds", victim) >= 1  # feed 0 at least
     assert leases_of(pg_database, "alerts", victim) > 0, "the victim sent everything already"
     victim.proc.kill()                             # SIGKILL
     assert victim.proc.wait(30) == -9
