@@ -24,6 +24,7 @@ from watcher.pipeline import PollOutcome
 from watcher.progress import Progress, progress_line
 from watcher.query import Document, Matcher
 from watcher.query.guard import BOUND as GUARD_BOUND
+from watcher.retention import POLL_PRUNE_PERIOD, prune_if_due
 from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
 from watcher.summary import RoundSummary, sent_count
@@ -113,6 +114,11 @@ async def poll(config: Config, *, dry_run: bool, progress: Progress | None = Non
         else:
             store.retry_now(time.time())
             await engine.drain(patience=10.0)
+            try:   # what was polled is recorded already: a failed prune costs only itself
+                prune_if_due(store, config.settings, owner="poll", now=time.time(),
+                             period=POLL_PRUNE_PERIOD)
+            except WatcherError as exc:
+                print(f"pruning: {exc}", file=sys.stderr)
         sent = max(0, sent_count(store.outbox_counts()) - sent_before)
     finally:
         if progress is not None:
@@ -274,8 +280,9 @@ async def explain(config: Config, profile: str, source: str, *,
         except OSError as exc:
             raise WatcherError(f"{source}: cannot read: {exc.strerror}") from None
         # feedparser is loaded by the commands that parse in this process
-        from watcher.parse import parse_feed
+        from watcher.parse import install_feedparser_patches, parse_feed
 
+        install_feedparser_patches()
         parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
     if parsed.html_page:
         raise ParseError(f"{source}: {html_page_problem(parsed.advertised)}")

@@ -32,6 +32,7 @@ from watcher.logs import use_timezone
 from watcher.metrics import Metrics, MetricsServer, parse_address
 from watcher.notify import Notifier
 from watcher.pipeline import PollOutcome
+from watcher.retention import prune_if_due
 from watcher.store import Store, open_store
 from watcher.store.sharing import process_alive as process_alive  # re-exported
 from watcher.store.sharing import process_gone
@@ -265,13 +266,9 @@ class Daemon:
             log.error("digest for %s: %s", channel, exc, extra={"channel": channel})
 
     async def housekeeping(self) -> None:
-        if not self.store.run_once("housekeeping", self.owner, time.time(), 3000):
-            return
-        now = time.time()
-        removed = self.store.prune(now - self.config.settings.retention_seconds)
-        self.store.prune_story_keys(now - self.config.settings.story_window_seconds)
-        if removed:
-            log.info("pruned %d item(s) older than %s", removed, self.config.settings.retention)
+        # hourly, less a margin for the scheduler's drift
+        prune_if_due(self.store, self.config.settings, owner=self.owner, now=time.time(),
+                     period=3000)
 
     def _schedule_jobs(self) -> None:
         for job in self.scheduler.get_jobs():

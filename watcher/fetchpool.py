@@ -286,9 +286,11 @@ def _terms_ignored() -> Iterator[None]:
 
 def worker_main(conn: Connection, options: dict[str, Any]) -> None:
     """A worker process: serve fetch requests from `conn` until it closes."""
+    from watcher.parse import install_feedparser_patches
     from watcher.parseworker import die_with_parent
 
     die_with_parent()
+    install_feedparser_patches()
     # SIGTERM is ignored already (inherited from the fork server); the fork server gives
     # its children back the default SIGINT, which Ctrl-C would deliver here too
     signal.signal(signal.SIGINT, signal.SIG_IGN)

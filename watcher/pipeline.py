@@ -268,15 +268,28 @@ class Pipeline:
     def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
         stored = {key: _known(row) for key, row in
                   self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
+        tombstoned = self._tombstoned(feed_url, [c for c in candidates if c.key not in stored])
         elsewhere: dict[str, Known] = {}
         for c in candidates:
-            if c.key not in stored and c.key not in elsewhere:
+            if c.key not in stored and c.key not in elsewhere and c.key not in tombstoned:
                 row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
                 if row is None and c.other_url:
                     row = self.store.known_elsewhere(c.other_url, c.content_hash)
                 if row is not None:
                     elsewhere[c.key] = _known(row)
-        return Knowledge(stored=stored, elsewhere=elsewhere)
+        return Knowledge(stored=stored, elsewhere=elsewhere, tombstoned=tombstoned)
+
+    def _tombstoned(self, feed_url: str, unknown: list[Candidate]) -> frozenset[str]:
+        """The keys of these items the store does not hold whose key or canonical URL a
+        pruned item left as a tombstone (two queries for the document, none if it holds
+        every key)."""
+        if not unknown:
+            return frozenset()
+        keys = self.store.tombstoned(feed_url, [c.key for c in unknown])
+        by_url = {c.key: c.canonical_url for c in unknown
+                  if c.canonical_url and c.key not in keys}
+        urls = self.store.tombstoned_urls(list(by_url.values())) if by_url else set()
+        return frozenset(keys | {key for key, url in by_url.items() if url in urls})
 
     def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
                       now: float) -> Knowledge:

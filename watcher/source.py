@@ -211,9 +211,13 @@ class LocalSource:
 
     @property
     def fetcher(self) -> Fetcher:
+        """Made on first use, when this process starts fetching and parsing (feedparser's
+        patches are installed then)."""
         if self._fetcher is None:
             from watcher.fetch import Fetcher
+            from watcher.parse import install_feedparser_patches
 
+            install_feedparser_patches()
             self._fetcher = Fetcher(**self.options)
         return self._fetcher
 

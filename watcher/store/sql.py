@@ -22,6 +22,7 @@ from watcher.store.base import (
     alert_from_payload,
     alert_payload,
 )
+from watcher.store.tombstones import Tombstones
 
 FEED_COLUMNS = [f.name for f in fields(FeedState)]
 _SAVE_FEED = (
@@ -54,7 +55,7 @@ def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
         alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
 
 
-class SQLStore:
+class SQLStore(Tombstones):
     """Everything but the connection. Not thread-safe: use it from one thread."""
 
     _depth = 0
@@ -435,9 +436,15 @@ class SQLStore:
                           " FROM slow_regexes ORDER BY seen_at DESC, profile LIMIT ?", (limit,))
 
     # -- housekeeping ---------------------------------------------------------------------
-    def prune(self, older_than: float) -> int:
-        """Forget items, stories, finished alerts and silent daemons older than that."""
+    def prune(self, older_than: float, *, tombstones_older_than: float | None = None) -> int:
+        """Forget items, stories, finished alerts and silent daemons older than `older_than`;
+        each item forgotten leaves a tombstone (see watcher/store/tombstones.py), and
+        tombstones of items first seen before `tombstones_older_than` go (if given)."""
         with self.transaction():
+            self._bury(self._rows("SELECT feed_url, item_key, canonical_url, seen_at FROM items"
+                                  " WHERE seen_at < ?", (older_than,)))
+            if tombstones_older_than is not None:
+                self._exec("DELETE FROM tombstones WHERE seen_at < ?", (tombstones_older_than,))
             n = self._exec("DELETE FROM items WHERE seen_at < ?", (older_than,))
             self._exec("DELETE FROM stories WHERE created_at < ?", (older_than,))
             self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
