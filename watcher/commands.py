@@ -23,6 +23,7 @@ from watcher.models import Alert, Article, Item, Snippet
 from watcher.pipeline import PollOutcome
 from watcher.progress import Progress, progress_line
 from watcher.query import Document, Matcher
+from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.retention import POLL_PRUNE_PERIOD, prune_if_due
 from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import open_store
@@ -193,7 +194,11 @@ def status(config: Config) -> dict[str, Any]:
         daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
                     "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
                    for d in store.daemons()]
-        return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+        slow = [{"profile": r["profile"], "pattern": r["pattern"], "feed": r["feed_url"],
+                 "item_key": r["item_key"], "title": r["title"], "at": r["seen_at"]}
+                for r in store.slow_regexes()]
+        return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons,
+                "slow_regexes": slow}
     finally:
         store.close()
 
@@ -244,6 +249,13 @@ def format_status(data: dict[str, Any]) -> str:
         for d in data["daemons"]:
             lines.append(f"{str(d['daemon'])[:32]:32} {_ago(d['last_heartbeat'], now):16} "
                          f"{d['feeds_held']}")
+    if data.get("slow_regexes"):
+        lines.append("")
+        lines.append(f"SLOW REGEXES (over {GUARD_BOUND:g}s on an item, counted as not matching it)")
+        for r in data["slow_regexes"]:
+            title = "".join(ch if ch.isprintable() else " " for ch in str(r["title"]))[:60]
+            lines.append(f"{_ago(r['at'], now):10} profile {r['profile']}: {r['pattern']} on "
+                         f"{r['item_key']!r} of {r['feed']} ({title})")
     return "\n".join(lines)
 
 
