@@ -42,6 +42,37 @@ def test_default_config_loads_with_no_environment_and_switches_optional_channels
     assert any("SLACK_BOT_TOKEN" in w for w in config.warnings)
 
 
+@pytest.mark.parametrize("name", ["ops", "desk's", 'say "hi"'])
+def test_a_channel_switched_off_may_still_be_named_by_profiles_and_health(tmp_path: Path,
+                                                                          name: str) -> None:
+    """The channels switched off travel as names, not as warning text read back: a name
+    with quotes in it is still known (and one never defined is still an error)."""
+    key = name.replace("\\", "\\\\").replace('"', '\\"')
+    config = load(tmp_path, f'''
+[watcher]
+health = ["{key}"]
+
+[[feeds]]
+url = "https://example.org/feed"
+
+[[profiles]]
+name = "S-400"
+query = "S-400"
+channels = ["{key}"]
+
+[channels."{key}"]
+type = "slack"
+optional = true
+channel = "#ops"
+token = "${{OPS_TOKEN}}"
+''')
+    assert config.channels == {}
+    assert config.warnings == (f"channel {name!r} is off: environment variable OPS_TOKEN not set",)
+    lines = problems(tmp_path, f'[watcher]\nhealth = ["{key}", "ghost"]\n' + BASE)
+    assert lines == [f"{tmp_path / 'watcher.toml'}: watcher.health: unknown channel {name!r}",
+                     f"{tmp_path / 'watcher.toml'}: watcher.health: unknown channel 'ghost'"]
+
+
 def test_default_config_switches_slack_and_email_on_from_the_environment() -> None:
     env = {"SLACK_BOT_TOKEN": "xoxb-1", "SMTP_HOST": "smtp.example.org",
            "WATCHER_EMAIL_TO": "desk@example.org", "SMTP_PORT": "2525"}

@@ -46,6 +46,9 @@ def test_alert_lines() -> None:
     ]
     assert "(update)" in render_console(make_alert(kind="update"), TZ).splitlines()[0]
     assert render_console(make_alert(kind="test"), TZ).startswith("[TEST ALERT] ")
+    for kind in ("health", "recovered"):
+        health = make_alert(kind=kind, title="Feed recovered: Defense News", profiles=("health",))
+        assert render_console(health, TZ).startswith("[HEALTH] Feed recovered: Defense News\n")
 
 
 @pytest.mark.parametrize("seq", ESCAPES)

@@ -12,8 +12,8 @@ from watcher.dedup import (
     canonical_url,
     content_hash,
     find_story,
+    fold_for_hash,
     item_key,
-    normalize,
     similarity,
     story_signature,
 )
@@ -119,8 +119,8 @@ def test_content_hash_tells_different_texts_apart(a: tuple[str, str], b: tuple[s
     ("<p>Piri&nbsp;Reis</p><p>Type 214</p>", "piri reis type 214"),
     ("ﬁghter jets", "fighter jets"),  # NFKC folds the ligature
 ])
-def test_normalize(text: str, expected: str) -> None:
-    assert normalize(text) == expected
+def test_fold_for_hash(text: str, expected: str) -> None:
+    assert fold_for_hash(text) == expected
 
 
 _PLAIN_PATH = st.lists(st.sampled_from(["/", "a", "amp", ".amp", ".", "..", "_", "~", "-", "B"]),
@@ -149,14 +149,14 @@ def test_canonical_url_short_cut_agrees_with_the_full_path(parts: dict[str, str]
     assert canonical_url(url) == _canonical_url(url.strip())
 
 
-def _normalize_by_definition(text: str) -> str:
-    """normalize() as its docstring defines it, without the fast paths: stored content
+def _fold_by_definition(text: str) -> str:
+    """fold_for_hash() as its docstring defines it, without the fast paths: stored content
     hashes depend on it, so the fast paths must never change an answer."""
     import re
     import unicodedata
 
-    from watcher.query.normalize import plain_text
-    text = unicodedata.normalize("NFKC", plain_text(text)).casefold().replace("ı", "i")
+    from watcher.text import HASHING, html_to_text
+    text = unicodedata.normalize("NFKC", html_to_text(text, HASHING)).casefold().replace("ı", "i")
     text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
     dashes = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
     text = re.sub(rf"\b([^\W\d_]{{1,4}})[-{dashes}](\d+[^\W\d_]?|[^\W\d_])\b", r"\1\2", text)
@@ -169,8 +169,8 @@ _PIECES = st.sampled_from(["S", "-", "400", " ", "_", "tf", "X", "\t", "é", "e\
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(), st.lists(_PIECES, max_size=30).map("".join)))
-def test_normalize_fast_paths_agree_with_the_definition(text: str) -> None:
-    assert normalize(text) == _normalize_by_definition(text)
+def test_fold_fast_paths_agree_with_the_definition(text: str) -> None:
+    assert fold_for_hash(text) == _fold_by_definition(text)
 
 
 def test_signature_drops_datelines_trailers_stop_words_and_plurals() -> None:
@@ -283,6 +283,6 @@ def test_similarity_is_symmetric_and_bounded(t1: str, s1: str, t2: str, s2: str)
 @given(st.text(max_size=80), st.text(max_size=200))
 def test_an_item_is_fully_similar_to_itself(title: str, summary: str) -> None:
     sig = story_signature(title, summary)
-    if any(ch.isalnum() for ch in normalize(title + " " + summary)):
+    if any(ch.isalnum() for ch in fold_for_hash(title + " " + summary)):
         assert similarity(sig, sig) == 1.0
     assert StorySignature.loads(sig.dumps()) == sig

@@ -57,6 +57,12 @@ def bodies(msg: EmailMessage) -> tuple[str, str]:
 
 # --- rendering ----------------------------------------------------------------
 
+@pytest.mark.parametrize("kind", ["health", "recovered"])
+def test_health_subjects_carry_no_profile(kind: str) -> None:
+    alert = make_alert(kind=kind, title="Feed recovered: Defense News", profiles=("health",))
+    assert reparse(render(alert))["Subject"] == "[watcher] Feed recovered: Defense News"
+
+
 def test_multipart_text_and_html_with_subject_and_headers() -> None:
     msg = reparse(render(now=datetime(2024, 5, 1, 12, 0, tzinfo=UTC)))
     assert msg.get_content_type() == "multipart/alternative"

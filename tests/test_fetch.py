@@ -339,8 +339,8 @@ def test_one_connection_serves_200s_304s_redirects_and_errors(server: FeedServer
 
 
 def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
-    """The pool asks each idle connection whether it is readable (our own check, see
-    watcher.fetch._Stream): a server that closed it must cost a new connection, not an error."""
+    """The pool asks each idle connection whether it is readable (httpcore's own check): a
+    server that closed it must cost a new connection, not an error."""
     body = b"<rss><channel><title>t</title></channel></rss>"
     answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))

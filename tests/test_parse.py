@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +22,7 @@ from watcher.parse import (
     MAX_TITLE,
     body_hash,
     clean_text,
-    item_digest,
-    item_spans,
+    install_feedparser_patches,
     parse_feed,
 )
 
@@ -177,7 +178,7 @@ def test_javascript_and_other_schemes_dropped() -> None:
 def test_summary_html_is_kept_raw_and_its_scripts_never_become_text() -> None:
     """feedparser's sanitiser is off (watcher never renders feed HTML); plain_text, which
     every summary goes through before it is matched, stored or shown, drops scripts."""
-    from watcher.query.normalize import plain_text
+    from watcher.text import plain_text
 
     summary = ('<p>Ankara <a href="/rel">talks</a></p><script>S-400 deal()</script>'
                '<style>.S-400{}</style><img src=x onerror="S-400">')
@@ -232,23 +233,30 @@ BASES = b"""<?xml version="1.0"?>
 </channel></rss>"""
 
 
-def _documents() -> list[tuple[str, bytes]]:
+def _documents() -> list[Any]:
+    """Two documents made here, and four of the corpus (skipped, saying so, without it)."""
     atom, _ = render_feed(items=[ITEM, {"title": "TF-X", "link": "/kaan"}], title="Wire",
                           kind="atom", link="https://e.org/")
-    docs = [("bases", BASES), ("atom", atom)]
-    for name in ("al-monitor-rss2.xml", "straitstimes-singapore-rss2.xml",
-                 "evanfields-blog-atom-s400-substring.xml"):
-        docs.append((name, (SHARED / "feeds" / "real" / name).read_bytes()))
-    docs += [(p.name, p.read_bytes()) for p in sorted((SHARED / "feeds" / "hostile").glob(
-        "items-without-titles.xml"))]
+    docs: list[Any] = [pytest.param("bases", BASES, id="bases"),
+                       pytest.param("atom", atom, id="atom")]
+    for path in (SHARED / "feeds" / "real" / "al-monitor-rss2.xml",
+                 SHARED / "feeds" / "real" / "straitstimes-singapore-rss2.xml",
+                 SHARED / "feeds" / "real" / "evanfields-blog-atom-s400-substring.xml",
+                 SHARED / "feeds" / "hostile" / "items-without-titles.xml"):
+        if path.is_file():
+            docs.append(pytest.param(path.name, path.read_bytes(), id=path.name))
+        else:
+            docs.append(pytest.param(path.name, b"", id=path.name, marks=pytest.mark.skip(
+                reason=f"feed corpus not found at {SHARED / 'feeds'} (it is present in CI)")))
     return docs
 
 
-@pytest.mark.parametrize(("name", "body"), _documents(), ids=[n for n, _ in _documents()])
+@pytest.mark.parametrize(("name", "body"), _documents())
 def test_memoised_base_uri_changes_no_result(name: str, body: bytes,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """feedparser's base-URI function is memoised for speed: guids, links and xml:base
     (relative, nested, or of a refused scheme) come out as with the original."""
+    install_feedparser_patches()
     memoised = feedparser.mixin.make_safe_absolute_uri
     assert hasattr(memoised, "cache_info")   # the memo is in place
     fast = parse_feed(body, headers={}, url=URL)
@@ -262,79 +270,23 @@ def test_memoised_base_uri_changes_no_result(name: str, body: bytes,
             ("item-4", "https://base.example/abs/4")]
 
 
-# -- items left out by their digests -------------------------------------------------------
-
-def _rss(*items: dict[str, Any]) -> bytes:
-    body, _ = render_feed(items=list(items), title="Wire", kind="rss", link="https://e.org/")
-    return body
-
-
-def _story(n: int, summary: str = "Ankara and Moscow talk again.") -> dict[str, Any]:
-    return {"title": f"S-400 story {n}", "link": f"https://e.org/{n}", "guid": f"g{n}",
-            "summary": summary, "published": WHEN}
-
-
-def test_only_new_and_edited_items_are_parsed_again() -> None:
-    first = parse_feed(_rss(_story(1), _story(2), _story(3)), headers={}, url=URL)
-    assert len(first.item_digests) == 3 and first.unchanged == 0
-    known = frozenset(first.item_digests)
-    body = _rss(_story(4), _story(1), _story(2, "Edited: talks broke down."), _story(3))
-    second = parse_feed(body, headers={}, url=URL, known_items=known)
-    assert [i.guid for i in second.items] == ["g4", "g2"]   # document order
-    assert second.items[1].summary == "Edited: talks broke down."
-    assert (second.title, second.unchanged, len(second.item_digests)) == ("Wire", 2, 4)
-    assert second.items == tuple(i for i in parse_feed(body, headers={}, url=URL).items
-                                 if i.guid in ("g4", "g2"))
-    again = parse_feed(body, headers={}, url=URL, known_items=frozenset(second.item_digests))
-    assert (again.items, again.unchanged, again.title) == ((), 4, "Wire")
+PATCH_CHECK = """
+import feedparser.mixin as mixin
+import watcher.fetchpool, watcher.parse, watcher.source
+original = mixin.make_safe_absolute_uri
+assert not hasattr(original, "cache_info"), "patched at import"
+watcher.parse.install_feedparser_patches()
+patched = mixin.make_safe_absolute_uri
+watcher.parse.install_feedparser_patches()
+assert mixin.make_safe_absolute_uri is patched and patched.__wrapped__ is original
+print("ok")
+"""
 
 
-@pytest.mark.parametrize("trap", [
-    b"<item><title>a</title><description><![CDATA[x</item><item>y]]></description></item>",
-    b"<item><title>a</title><!-- <item> --></item>",
-    b"<item><title>a</title><item><title>nested</title></item></item>",
-    b"<item><title>a</title></item></item>",
-])
-def test_items_that_cannot_be_told_apart_are_all_parsed(trap: bytes) -> None:
-    body = _rss(_story(1)).replace(b"</channel>", trap + b"</channel>")
-    assert item_spans(body) is None
-    full = parse_feed(body, headers={}, url=URL)
-    assert parse_feed(body, headers={}, url=URL, known_items=frozenset(["0" * 16])) == full
-
-
-def test_a_shortened_document_that_loses_items_falls_back_to_the_whole() -> None:
-    """An <item> of another vocabulary is no entry: left in, the count tells, and the
-    whole document is parsed."""
-    body = _rss(_story(1), _story(2)).replace(
-        b"<channel>", b'<channel xmlns:x="urn:x"><x:item>not an entry</x:item>')
-    spans = item_spans(body)
-    assert spans is not None and len(spans) == 3
-    digests = [item_digest(body[s:e]) for s, e in spans]
-    parsed = parse_feed(body, headers={}, url=URL, known_items=frozenset(digests[2:]))
-    assert [i.guid for i in parsed.items] == ["g1", "g2"] and parsed.unchanged == 0
-
-
-REAL = sorted((SHARED / "feeds" / "real").glob("*"))
-
-
-@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
-def test_real_feeds_one_new_item_parses_as_in_the_whole(path: Any) -> None:
-    """Every real feed of the corpus: with all but one item known, the one item left comes
-    out exactly as the whole document's parse has it."""
-    body = path.read_bytes()
-    try:
-        full = parse_feed(body, headers={}, url=URL)
-    except ParseError:
-        return
-    digests = full.item_digests
-    if not digests:
-        assert item_spans(body.lstrip()) is None or not full.items
-        return
-    assert len(digests) == len(full.items)
-    k = len(digests) // 2
-    if digests.count(digests[k]) > 1:
-        return
-    one = parse_feed(body, headers={}, url=URL, known_items=frozenset(digests) - {digests[k]})
-    assert one.items == (full.items[k],)
-    assert (one.title, one.unchanged, one.item_digests) == (full.title, len(digests) - 1,
-                                                             digests)
+@pytest.mark.slow
+def test_feedparser_is_patched_only_when_a_process_starts_parsing() -> None:
+    """Importing watcher.parse (or the fetch sources) changes nothing in feedparser;
+    installing the patch does, and installing it again changes nothing."""
+    done = subprocess.run([sys.executable, "-c", PATCH_CHECK], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -11,7 +11,8 @@ from tests.conftest import REPO, SHARED
 from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.models import Hit, Match
-from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
+from watcher.query import Document, Matcher, compile_query, make_snippet
+from watcher.text import plain_text
 
 FEEDS = SHARED / "feeds" / "real"
 DEFAULT = load_config(REPO / "config" / "watcher.toml", {})

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import QueryError
 from watcher.models import Match
-from watcher.query import Document, Matcher, compile_query, normalize, plain_text
+from watcher.query import Document, Matcher, compile_query, fold_for_matching
 from watcher.query.document import PreparedDoc
 from watcher.query.evaluate import found_to_hits
-from watcher.query.normalize import parsed_text, simple_text
+from watcher.text import plain_text
 
 BOUNDED = settings(max_examples=200, deadline=None)
 
@@ -42,31 +41,9 @@ def test_parser_only_raises_query_error_on_syntax_soup(query: str) -> None:
 
 @BOUNDED
 @given(st.text(max_size=200))
-def test_normalize_is_idempotent(text: str) -> None:
-    once = normalize(text)
-    assert normalize(once) == once
-
-
-@BOUNDED
-@given(st.text(max_size=200))
-def test_plain_text_never_raises_and_is_collapsed(text: str) -> None:
-    out = plain_text(text)
-    assert out == out.strip()
-    assert "  " not in out
-
-
-HTMLISH = st.lists(st.sampled_from(
-    ["<p>", "</p>", "<b", ">", "&amp;", "&", "&#", "&#x41;", "&nbsp;", "<!--", "-->", "<![CDATA[",
-     "]]>", "<script>", "</script>", "<a href='x'>", "text", " ", "<", "&unknown;", "\x00"]),
-    max_size=20).map("".join)
-
-
-@BOUNDED
-@given(HTMLISH)
-def test_plain_text_never_raises_on_html_soup(text: str) -> None:
-    out = plain_text(text)
-    assert out == " ".join(out.split())
-    assert "<script>" not in plain_text("<b>x</b> " + text.replace("<!--", "").replace("<!", ""))
+def test_fold_for_matching_is_idempotent(text: str) -> None:
+    once = fold_for_matching(text)
+    assert fold_for_matching(once) == once
 
 
 WORD = st.text(alphabet=st.characters(categories=("Lu", "Ll")), min_size=1, max_size=8).filter(
@@ -132,8 +109,8 @@ def test_hit_offsets_point_at_the_matched_words(words: list[str]) -> None:
     for match in matcher.match(doc):
         for hit in match.hits:
             assert hit.field == "summary"
-            assert normalize(plain[hit.start:hit.end]).replace(" ", "") == \
-                normalize(hit.term).replace(" ", "")
+            assert fold_for_matching(plain[hit.start:hit.end]).replace(" ", "") == \
+                fold_for_matching(hit.term).replace(" ", "")
 
 
 # --- the fast paths agree with the slow ones they replace
@@ -190,27 +167,3 @@ def test_regex_search_agrees_with_the_token_walk(query: str, title: str, summary
     assert [m.profile for m in Matcher({"p": query}).match(doc)] == (["p"] if fast else [])
     if fast is not None:
         assert Matcher({"p": query}).match(doc) == [fast]
-
-
-@settings(max_examples=300, deadline=None)
-@given(HTMLISH)
-def test_simple_html_reading_agrees_with_html_parser(text: str) -> None:
-    simple = simple_text(text)
-    if simple is not None:
-        assert " ".join(simple.split()) == " ".join(parsed_text(text).split())
-
-
-@pytest.mark.parametrize("text", [
-    "<p>a &amp; b</p>", "<a href=\"x\" class=y>link</a> &lt;x", "a<br/>b", "<P>up</P>",
-    "<img src='a.png' alt=\"\"/>x", "<b>S</b>-<i>400</i>", "T&uuml;rkiye<p>x", "&am<b>p;",
-])
-def test_simple_html_reading_takes_common_markup(text: str) -> None:
-    simple = simple_text(text)
-    assert simple is not None
-    assert " ".join(simple.split()) == " ".join(parsed_text(text).split())
-
-
-@pytest.mark.parametrize("text", ["<!-- c -->x", "a < b", "<p title=\"a>b\">x</p>",
-                                  "<script>x</script>", "<!DOCTYPE html>", "<my-tag>x"])
-def test_simple_html_reading_declines_the_rest(text: str) -> None:
-    assert simple_text(text) is None

@@ -133,6 +133,20 @@ def test_kinds() -> None:
     assert edit.text == "title changed: <https://example.org/a?x=1&amp;y=2|New &lt;b&gt;>"
 
 
+@pytest.mark.parametrize(("kind", "title", "icon"), [
+    ("health", "Feed failing: Feed recovered daily — HTTP 500 (3 times)", ":warning:"),
+    ("health", "Network down? All 3 feeds fail at once", ":warning:"),
+    ("recovered", "Feed recovered: Defense News", ":white_check_mark:"),
+    ("recovered", "Network back: feeds answer again", ":white_check_mark:"),
+    ("recovered", "Whatever the title says", ":white_check_mark:"),
+])
+def test_health_icon_comes_from_the_kind_not_the_title(kind: str, title: str, icon: str) -> None:
+    msg = render_alert(make_alert(kind=kind, title=title, profiles=("health",)), TZ)
+    head = msg.blocks[0]["text"]["text"]
+    assert head.startswith(f"{icon} *watcher health*\n"), head
+    assert msg.text.startswith("[watcher health] ")
+
+
 def test_huge_title_stays_within_limits() -> None:
     alert = make_alert(title="&<" * 500_000, snippet=Snippet("x" * 1_000_000, ((0, 900_000),)))
     for msg in (render_alert(alert, TZ), render_summary([alert], TZ),

@@ -22,10 +22,13 @@ from watcher.health import items_per_day, short_error
 from watcher.models import Alert, Article, Item, Snippet
 from watcher.pipeline import PollOutcome
 from watcher.progress import Progress, progress_line
-from watcher.query import Document, Matcher, plain_text
+from watcher.query import Document, Matcher
+from watcher.query.guard import BOUND as GUARD_BOUND
+from watcher.retention import POLL_PRUNE_PERIOD, prune_if_due
 from watcher.source import ArticleRequest, FetchRequest, LocalSource
 from watcher.store import FeedState, Store, open_store
 from watcher.summary import RoundSummary, sent_count
+from watcher.text import plain_text
 from watcher.timeparse import format_duration
 
 log = logging.getLogger("watcher.poll")
@@ -111,6 +114,11 @@ async def poll(config: Config, *, dry_run: bool, progress: Progress | None = Non
         else:
             store.retry_now(time.time())
             await engine.drain(patience=10.0)
+            try:   # what was polled is recorded already: a failed prune costs only itself
+                prune_if_due(store, config.settings, owner="poll", now=time.time(),
+                             period=POLL_PRUNE_PERIOD)
+            except WatcherError as exc:
+                print(f"pruning: {exc}", file=sys.stderr)
         sent = max(0, sent_count(store.outbox_counts()) - sent_before)
     finally:
         if progress is not None:
@@ -251,6 +259,13 @@ def format_status(data: dict[str, Any]) -> str:
         for d in data["daemons"]:
             lines.append(f"{str(d['daemon'])[:32]:32} {_ago(d['last_heartbeat'], now):16} "
                          f"{d['feeds_held']}")
+    if data.get("slow_regexes"):
+        lines.append("")
+        lines.append(f"SLOW REGEXES (over {GUARD_BOUND:g}s on an item, counted as not matching it)")
+        for r in data["slow_regexes"]:
+            title = "".join(ch if ch.isprintable() else " " for ch in str(r["title"]))[:60]
+            lines.append(f"{_ago(r['at'], now):10} profile {r['profile']}: {r['pattern']} on "
+                         f"{r['item_key']!r} of {r['feed']} ({title})")
     return "\n".join(lines)
 
 
@@ -275,8 +290,9 @@ async def explain(config: Config, profile: str, source: str, *,
         except OSError as exc:
             raise WatcherError(f"{source}: cannot read: {exc.strerror}") from None
         # feedparser is loaded by the commands that parse in this process
-        from watcher.parse import parse_feed
+        from watcher.parse import install_feedparser_patches, parse_feed
 
+        install_feedparser_patches()
         parsed = parse_feed(body, headers={}, url=Path(source).resolve().as_uri())
     if parsed.html_page:
         raise ParseError(f"{source}: {html_page_problem(parsed.advertised)}")

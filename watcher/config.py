@@ -308,21 +308,24 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     problems: list[str] = []
-    warnings: list[str] = []
+    switched_off: dict[str, tuple[str, ...]] = {}
     unset: set[str] = set()   # channels with a variable unset: their other checks would mislead
-    raw = _substitute_all(raw, env, path, problems, warnings, unset)
+    raw = _substitute_all(raw, env, path, problems, switched_off, unset)
     try:
         root = _Root.model_validate(raw)
     except ValidationError as exc:
         problems.extend(f"{path}: {_loc(err['loc'])}: {_message(err)}" for err in exc.errors())
         problems.extend(raw_query_problems(path, raw))   # every problem at once
         raise ConfigError(problems) from None
-    return validate(path, root, warnings, problems, unset)
+    return validate(path, root, switched_off, problems, unset)
 
 
 def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,
-                    problems: list[str], warnings: list[str], unset: set[str]) -> dict[str, Any]:
-    """Replace ${VAR} everywhere; an optional channel missing a variable is switched off."""
+                    problems: list[str], switched_off: dict[str, tuple[str, ...]],
+                    unset: set[str]) -> dict[str, Any]:
+    """Replace ${VAR} everywhere; an optional channel missing a variable is switched off
+    (`switched_off` gets its name and the variables it misses); a channel missing one
+    otherwise is a problem, and goes into `unset`."""
     channels = raw.get("channels")
     if isinstance(channels, dict):
         kept: dict[str, Any] = {}
@@ -331,8 +334,7 @@ def _substitute_all(raw: dict[str, Any], env: Mapping[str, str], path: Path,
             value = _substitute(body, env, missing)
             optional = isinstance(body, dict) and body.get("optional") is True
             if missing and optional:
-                warnings.append(f"channel {name!r} is off: environment variable "
-                                f"{', '.join(sorted(set(missing)))} not set")
+                switched_off[name] = tuple(sorted(set(missing)))
                 continue
             for var in missing:
                 problems.append(f"{path}: channels.{name}: environment variable {var} is not set")

@@ -18,10 +18,15 @@ from watcher.config import (
 from watcher.errors import ConfigError
 
 
-def validate(path: Path, root: _Root, warnings: list[str],
+def validate(path: Path, root: _Root, switched_off: Mapping[str, Sequence[str]],
              problems: list[str] | None = None, unset: Set[str] = frozenset()) -> Config:
     """The config, or ConfigError listing every problem (`problems`: found before this;
-    `unset`: channels missing an environment variable, already reported)."""
+    `unset`: channels missing an environment variable, already reported). `switched_off`
+    names the optional channels left off (each with the environment variables it misses):
+    references to them are no error."""
+    warnings = [f"channel {name!r} is off: environment variable {', '.join(missing)} not set"
+                for name, missing in switched_off.items()]
+    off = set(switched_off)
     problems = list(problems or ())
     feeds = list(root.feeds)
     for i, opml in enumerate(root.opml):
@@ -35,22 +40,21 @@ def validate(path: Path, root: _Root, warnings: list[str],
         if name in unset:
             continue
         problems.extend(f"{path}: channels.{name}: {p}" for p in _channel_problems(channel))
-    _check_profiles(path, root, feeds, channels, problems, warnings)
+    _check_profiles(path, root, feeds, channels, problems, off)
     for name in root.watcher.health:
-        if name not in channels and name not in _switched_off(warnings):
+        if name not in channels and name not in off:
             problems.append(f"{path}: watcher.health: unknown channel {name!r}")
-    problems.extend(query_problems(path, [(p.name, p.query) for p in root.profiles],
-                                   dict(root.aliases)))
-    warnings.extend(operator_warnings(path, [(p.name, p.query) for p in root.profiles]))
+    profiles = [(p.name, p.query) for p in root.profiles]
+    bad_queries = query_problems(path, profiles, dict(root.aliases))
+    problems.extend(bad_queries)
+    warnings.extend(operator_warnings(path, profiles))
+    if not bad_queries:
+        warnings.extend(regex_warnings(path, profiles, dict(root.aliases)))
     if problems:
         raise ConfigError(problems)
     return Config(path=path, settings=root.watcher, aliases=dict(root.aliases), feeds=tuple(feeds),
                   profiles=root.profiles, channels=channels, warnings=tuple(warnings),
                   web=root.web)
-
-
-def _switched_off(warnings: list[str]) -> set[str]:
-    return {w.split("'")[1] for w in warnings if w.startswith("channel '")}
 
 
 def _unique_feeds(feeds: list[FeedConfig], path: Path, problems: list[str]) -> list[FeedConfig]:
@@ -91,8 +95,7 @@ def _channel_problems(channel: ChannelConfig) -> list[str]:
 
 def _check_profiles(path: Path, root: _Root, feeds: list[FeedConfig],
                     channels: dict[str, ChannelConfig], problems: list[str],
-                    warnings: list[str]) -> None:
-    off = _switched_off(warnings)
+                    off: set[str]) -> None:
     selectors = {f.name for f in feeds if f.name} | {f.url for f in feeds}
     selectors |= {tag for f in feeds for tag in f.tags}
     names: set[str] = set()
@@ -160,6 +163,20 @@ def operator_warnings(path: Path, profiles: Sequence[tuple[str, str]]) -> list[s
                            f'(operators are upper case; write "{word}" in quotes to '
                            "keep the word)")
     return out
+
+
+def regex_warnings(path: Path, profiles: Sequence[tuple[str, str]],
+                   aliases: Mapping[str, Sequence[str]]) -> list[str]:
+    """A `/regex/` with a nested quantifier (`(a+)+`) can backtrack for ever: say so, and
+    what the guard does about it (query/guard.py). The queries are known to compile."""
+    from watcher.query import Matcher
+    from watcher.query.guard import BOUND
+
+    index = {name: i for i, (name, _) in enumerate(profiles)}
+    return [f"{path}: profiles[{index[name]}] ({name}).query: regex {pattern} repeats a"
+            " part that itself repeats (a nested quantifier): it can backtrack for ever on"
+            f" some text; it gets {BOUND:g}s per item, then counts as not matching it"
+            for name, pattern in Matcher(dict(profiles), aliases).nested_quantifiers()]
 
 
 def read_opml(path: Path) -> list[FeedConfig]:

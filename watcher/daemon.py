@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -32,7 +32,10 @@ from watcher.logs import use_timezone
 from watcher.metrics import Metrics, MetricsServer, parse_address
 from watcher.notify import Notifier
 from watcher.pipeline import PollOutcome
+from watcher.retention import prune_if_due
 from watcher.store import Store, open_store
+from watcher.store.sharing import process_alive as process_alive  # re-exported
+from watcher.store.sharing import process_gone
 from watcher.summary import RoundSummary, sent_count
 from watcher.timeparse import format_duration, parse_clock
 
@@ -41,18 +44,8 @@ STOP_GRACE = 3.0      # seconds in-flight polls and deliveries get on SIGTERM
 TICK_STALE = 10.0     # /healthz fails when the scheduler has not ticked for this long
 GAUGES_EVERY = 5.0    # seconds between refreshes of the gauges read from the store
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats in the store (`watcher status` shows them)
+SILENT_AFTER = 10.0   # a daemon without a heartbeat for this long is asked whether it is gone
 DIGEST_GAP = 30.0     # daemons firing the same digest within this many seconds send it once
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists (on this host)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def daemon_name() -> str:
@@ -109,6 +102,7 @@ class Daemon:
             self._heartbeat_at = now
             self.store.heartbeat(self.owner, now, f"watcher {__version__}, "
                                  f"{len(self.config.feeds)} feeds")
+            self.take_over_dead(now)
         self._start_due(now)
         if self.delivering is None or self.delivering.done():
             self.delivering = asyncio.create_task(self._deliver())
@@ -214,15 +208,26 @@ class Daemon:
     def forget_dead_neighbours(self) -> None:
         """Drop the claims of earlier daemons on this host whose process is gone (killed,
         crashed): a restart need not wait for their leases to expire."""
-        host = socket.gethostname()
         for row in self.store.daemons():
             owner = str(row["owner"])
-            name, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
-            if name != host or not pid.isdigit() or owner == self.owner or process_alive(int(pid)):
-                continue
-            log.info("releasing the claims of %s (that process is gone)", owner)
-            self.store.forget_owner(owner)
+            if owner != self.owner and process_gone(owner):
+                log.info("releasing the claims of %s (that process is gone)", owner)
+                self.store.forget_owner(owner)
+
+    def take_over_dead(self, now: float) -> None:
+        """Free the claims of the daemons that have been silent for SILENT_AFTER seconds and
+        that the store can tell are gone (PostgreSQL: their session lock is free; SQLite:
+        their process on this host is gone), so the others poll their feeds and send their
+        alerts within seconds rather than after the lease. A daemon that is only slow still
+        holds its session (or its process exists) and keeps every claim."""
+        try:
+            silent = [str(r["owner"]) for r in self.store.daemons() if r["owner"] != self.owner
+                      and now - cast(float, r["last_heartbeat"]) >= SILENT_AFTER]
+            for owner in self.store.gone_owners(silent) if silent else ():
+                log.warning("daemon %s is gone: taking over its feeds and alerts", owner)
+                self.store.forget_owner(owner)
+        except WatcherError as exc:
+            log.warning("cannot check for daemons that are gone: %s", exc)
 
     async def watchdog(self, every: float) -> None:
         """WATCHDOG=1 every `every` seconds, but only while ticks run and the store answers."""
@@ -261,13 +266,9 @@ class Daemon:
             log.error("digest for %s: %s", channel, exc, extra={"channel": channel})
 
     async def housekeeping(self) -> None:
-        if not self.store.run_once("housekeeping", self.owner, time.time(), 3000):
-            return
-        now = time.time()
-        removed = self.store.prune(now - self.config.settings.retention_seconds)
-        self.store.prune_story_keys(now - self.config.settings.story_window_seconds)
-        if removed:
-            log.info("pruned %d item(s) older than %s", removed, self.config.settings.retention)
+        # hourly, less a margin for the scheduler's drift
+        prune_if_due(self.store, self.config.settings, owner=self.owner, now=time.time(),
+                     period=3000)
 
     def _schedule_jobs(self) -> None:
         for job in self.scheduler.get_jobs():

@@ -18,11 +18,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from html import unescape
-from html.parser import HTMLParser
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
+
+from watcher.text import HASHING, html_to_text
 
 # ---------------------------------------------------------------- canonical URLs
 
@@ -119,44 +119,7 @@ def _fold_path(path: str) -> str:
         path = folded
 
 
-# ---------------------------------------------------------------- text normalisation
-
-_BLOCK_TAGS = frozenset({"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2",
-                         "h3", "h4", "h5", "h6", "blockquote", "section", "article", "hr"})
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.chunks.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK_TAGS:
-            self.chunks.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(data)
-
-
-def plain_text(html: str) -> str:
-    """Text of an HTML fragment (tags dropped, entities decoded); plain text passes through."""
-    if "<" not in html:
-        return unescape(html)
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    return "".join(parser.chunks)
-
+# ---------------------------------------------------------------- content hashes
 
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 _DESIGNATOR = re.compile(rf"\b([^\W\d_]{{1,4}})[-{_DASHES}](\d+[^\W\d_]?|[^\W\d_])\b")
@@ -173,12 +136,15 @@ def _combining_marks() -> dict[int, None]:
             if unicodedata.combining(chr(cp))}
 
 
-def normalize(text: str) -> str:
-    """Plain, folded text: NFKC, casefold (Turkish I to i), no accents, words and spaces only.
+def fold_for_hash(text: str) -> str:
+    """Folded text, as content hashes and story words compare it: NFKC, casefold (Turkish I
+    to i), no accents, words and spaces only.
 
-    A designator's dash is dropped (S-400, TF-X → s400, tfx) so it stays one word.
+    A designator's dash is dropped (S-400, TF-X → s400, tfx) so it stays one word. Markup
+    left in the text (a title that shows a tag as "&lt;b&gt;") is decoded once more, with
+    the frozen rules stored hashes were made with (`watcher.text.HASHING`).
     """
-    text = plain_text(text)
+    text = html_to_text(text, HASHING)
     if text.isascii():   # most news text: NFKC, NFD and accents change nothing
         text = text.lower()
         if "-" in text:
@@ -192,8 +158,8 @@ def normalize(text: str) -> str:
 
 
 def content_hash(title: str, text: str) -> str:
-    """sha256 of normalised title and text: markup, case, accents and spacing do not count."""
-    return hashlib.sha256(f"{normalize(title)}\n{normalize(text)}".encode()).hexdigest()
+    """sha256 of folded title and text: markup, case, accents and spacing do not count."""
+    return hashlib.sha256(f"{fold_for_hash(title)}\n{fold_for_hash(text)}".encode()).hexdigest()
 
 
 def item_key(guid: str | None, link: str | None, title: str, text: str) -> str:
@@ -241,8 +207,10 @@ def _stem(word: str) -> str:
     return word[:-1] if word.endswith("s") else word
 
 
-def _tokens(text: str, limit: int) -> tuple[str, ...]:
-    words = normalize(text).split()
+def story_tokens(text: str, limit: int) -> tuple[str, ...]:
+    """The first `limit` words of a text that tell its story: folded, stemmed, stop words out
+    (all of them kept if that leaves none)."""
+    words = fold_for_hash(text).split()
     kept = [_stem(w) for w in words if w not in STOP_WORDS] or words
     return tuple(kept[:limit])
 
@@ -280,9 +248,9 @@ class StorySignature:
 
 def story_signature(title: str, summary: str) -> StorySignature:
     """The signature of one item; `summary` may be HTML, with a dateline or a "read more"."""
-    text = _TRAILER.sub("", plain_text(summary))
-    return StorySignature(_tokens(title, MAX_TITLE_TOKENS),
-                          _tokens(_DATELINE.sub("", text, count=1), MAX_SUMMARY_TOKENS))
+    text = _TRAILER.sub("", html_to_text(summary, HASHING))
+    return StorySignature(story_tokens(title, MAX_TITLE_TOKENS),
+                          story_tokens(_DATELINE.sub("", text, count=1), MAX_SUMMARY_TOKENS))
 
 
 # Measured on tests/data/stories.json (tests/bench/dedup_threshold.py): copies of one story

@@ -4,8 +4,8 @@
 the pipeline: the fetch source (worker processes that fetch and parse on every core,
 watcher/fetchpool.py, unless one is given: `explain` and some tests use the in-process
 `watcher.source.LocalSource`), the metrics the stages record, and feed health
-(watcher.health decides; here its notices are queued as "health" alerts to the
-`[watcher] health` channels, and the network-down check runs).
+(watcher.health decides; here its notices are queued as "health" or "recovered" alerts
+to the `[watcher] health` channels, and the network-down check runs).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from watcher.deliver.outbox import Outbox
 from watcher.errors import DeliveryError, WatcherError
 from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
-from watcher.models import Alert, Match, Snippet
+from watcher.models import Alert, AlertKind, Match, Snippet
 from watcher.pipeline import Pipeline, PollOutcome
 from watcher.routing import Router
 from watcher.source import FetchSource, LocalSource
@@ -199,7 +199,8 @@ class Engine:
         for channel in self.config.settings.health:
             if channel not in self.config.channels:
                 continue
-            alert = Alert(id=0, channel=channel, kind="health", profiles=("health",),
+            kind: AlertKind = "recovered" if notice.recovered else "health"
+            alert = Alert(id=0, channel=channel, kind=kind, profiles=("health",),
                           title=notice.title, link=notice.link, feed=feed or "watcher",
                           published=datetime.fromtimestamp(now, UTC),
                           snippet=Snippet(notice.detail), terms=())

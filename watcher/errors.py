@@ -16,6 +16,14 @@ Third-party exceptions are translated at the module that talks to the library
 
 from __future__ import annotations
 
+from typing import Literal
+
+FetchErrorKind = Literal["hard", "soft", "transient"]
+"""How a fetch failed, which says how soon to try again (watcher.health, watcher.schedule):
+"hard" the feed is wrong (4xx, redirect loop, too large, bad URL or encoding); "soft" the
+server is there but unwilling or slow (429, 5xx, timeouts); "transient" a one-off network
+failure (DNS, refused connection, TLS, a broken connection)."""
+
 
 class WatcherError(Exception):
     """Base of every error watcher raises on purpose."""
@@ -58,9 +66,10 @@ class QueryError(ConfigError):
 
 
 class FetchError(WatcherError):
-    """A feed could not be fetched. `kind` is "hard", "soft" or "transient"."""
+    """A feed could not be fetched; `kind` says how (FetchErrorKind)."""
 
-    def __init__(self, message: str, *, kind: str = "transient", status: int | None = None,
+    def __init__(self, message: str, *, kind: FetchErrorKind = "transient",
+                 status: int | None = None,
                  retry_after: float | None = None) -> None:
         self.kind = kind
         self.status = status

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from watcher.storyindex import StoryPrint
 
+AlertKind = Literal["new", "update", "also", "edit", "test", "health", "recovered"]
+"""What an alert says (see `Alert`); renderers choose their words and icons by it."""
+
 # when an item's linked page is fetched for its whole text (watcher.article.policy)
 ArticleMode = Literal["auto", "always", "never"]
 # what came of fetching an item's page: extracted text ("ok"), or why there is none
@@ -121,12 +124,14 @@ class Alert:
 
     kind: "new" (a story), "update" (an edit that newly matches), "also" (another
     outlet's copy of an alerted story: a thread reply in Slack), "edit" (a changed
-    title, for on_update = "thread"), "test" (watcher test-alert).
+    title, for on_update = "thread"), "test" (watcher test-alert), "health" (a feed
+    failing, quiet or gone, or the network down), "recovered" (a feed or the network
+    back).
     """
 
     id: int
     channel: str
-    kind: str
+    kind: AlertKind
     profiles: tuple[str, ...]
     title: str
     link: str

@@ -4,30 +4,26 @@ Pure: no network, no clock. Hostile input is bounded here:
 
 * documents declaring XML entities in their prolog are refused before parsing
   (billion laughs, quadratic blow-up, XXE), as are empty documents;
-* feedparser's cost grows with the number of elements (~30-90 us each, ~170 us per
-  item): items past `MAX_ITEMS` are cut out of the bytes *before* parsing (the head
-  and the closing tags are kept, so the document stays well-formed), then a
-  document with more than `MAX_ELEMENTS` start tags, or nested deeper than
-  `MAX_DEPTH` (checked by a quick expat pass with no entity or DTD handling), is
-  refused; so parse time stays around a second at the fetcher's size cap;
-* UTF-16 bodies (with or without a byte-order mark) are re-encoded to UTF-8 first,
-  so the byte-level checks above see them;
+* items past `MAX_ITEMS` are cut out of the bytes before parsing (head and closing tags
+  kept, so the document stays well-formed), then a document with more than
+  `MAX_ELEMENTS` start tags, or nested deeper than `MAX_DEPTH`, is refused: feedparser's
+  cost grows with the number of elements (figures in the README, "Performance");
+* UTF-16 bodies (with or without a byte-order mark) are re-encoded to UTF-8 first, and
+  an 8-bit document declaring a 16- or 32-bit encoding is read as the UTF-8 it must be;
 * a gzip body served without Content-Encoding is unpacked, up to a size cap;
 * NUL and control characters are stripped from every text field, each field is
   capped, and at most `MAX_ITEMS` entries (the first ones, in document order) are kept;
 * only http(s) item links survive (`javascript:` and friends become None).
 
-Decision on feedparser's options: HTML sanitising and relative-URI resolution are
-OFF. They cost about 40% of parse time (measured on the 75 real corpus feeds, 5.1 MB:
-4.2 s with them, 2.6 s without), and watcher never renders feed HTML: summaries and
-contents become plain text (script and style dropped) before they are matched, stored
-or shown, and every alert escapes that text for its channel. Item links are resolved
-against the feed URL here, and only http(s) ones are kept.
+The document is decoded once, by feedparser's own rules, and feedparser then reads that
+UTF-8 text: the whole document, or for a changed feed the document without the items
+seen before (watcher/delta.py), so that both read the same characters.
 
-feedparser recomputes the document's base URI (`make_safe_absolute_uri`, a urljoin and
-a scheme check) at every element, almost always with the same two arguments: a quarter
-of its parse time. That function is pure, so it is memoised here (`_memoise_base_uri`),
-which changes no result (a test compares against the original).
+feedparser's HTML sanitising and relative-URI resolution are off: watcher never renders
+feed HTML (summaries and contents become plain text, script and style dropped, before
+they are matched, stored or shown, and every alert escapes that text for its channel).
+Item links are resolved against the feed URL here, and only http(s) ones are kept.
+A process that parses calls `install_feedparser_patches` once, first.
 """
 
 from __future__ import annotations
@@ -38,15 +34,17 @@ import io
 import itertools
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
-from xml.parsers import expat
 
 import feedparser
+import feedparser.encodings
 import feedparser.mixin
 
+from watcher import delta
 from watcher.errors import ParseError
 from watcher.models import Item, ParsedFeed
 
@@ -67,17 +65,26 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
 _ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
 _START_TAG = re.compile(rb"<[A-Za-z_]")
-_CDATA_OR_COMMENT = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.DOTALL)
+# the declared encoding as feedparser reads it (feedparser.encodings.RE_XML_PI_ENCODING)
+_DECLARED_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")
+_WIDE_ENCODINGS = frozenset({"u16", "utf-16", "utf16", "utf_16", "utf-16le", "utf-16be",
+                             "u32", "utf-32", "utf32", "utf_32", "utf-32le", "utf-32be",
+                             "iso-10646-ucs-2", "iso-10646-ucs-4", "csucs4", "csunicode",
+                             "ucs-2", "ucs-4"})
+# what feedparser is told of the text it is given: UTF-8 (decoded here), XML
+_DECODED = "application/xml; charset=utf-8"
 
 
-def _memoise_base_uri() -> None:
-    """Memoise feedparser's per-element base-URI computation (see the module docstring)."""
+def install_feedparser_patches() -> None:
+    """Patch feedparser for speed; call once where a process starts parsing (idempotent).
+
+    feedparser recomputes the document's base URI (`make_safe_absolute_uri`, a urljoin and
+    a scheme check) at every element, almost always with the same arguments. That
+    function is pure, so it is memoised, which changes no result (a test compares).
+    """
     original = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
     if callable(original) and not hasattr(original, "cache_info"):
         feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(original)
-
-
-_memoise_base_uri()
 
 
 def body_hash(body: bytes) -> str:
@@ -85,53 +92,117 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """A document as feedparser's parsers will read it, and what the whole of it decided."""
+
+    data: bytes                   # UTF-8, declared so
+    headers: dict[str, str]       # for feedparser: the response's, Content-Type = _DECODED
+    encoding_problem: Any         # feedparser's complaint about the encoding, or None
+    scan: delta.Scan              # the whole document's well-formedness and items
+
+
 def parse_feed(body: bytes, *, headers: Mapping[str, str], url: str,
                feed_name: str | None = None,
-               known_items: frozenset[str] = frozenset()) -> ParsedFeed:
+               known_items: Set[str] = frozenset()) -> ParsedFeed:
     """Parse one feed document; raise ParseError when nothing at all can be read.
 
     `known_items` are the `item_digests` of the feed's previous document: items whose bytes
-    are unchanged are left out of the parse (and of the result), see `item_spans`.
+    are unchanged are left out of the parse (and of the result), see watcher/delta.py.
     """
-    if not body or not body.strip():
-        raise ParseError("empty document")
-    if body[:2] == _GZIP_MAGIC:
-        body = _gunzip(body)
-    # Blank lines before "<?xml" make strict XML parsers give up on the whole document.
-    body = body.lstrip(b" \t\r\n")
+    body = _unpacked(body)
     from watcher import discover, jsonfeed  # late: both import this module's helpers
 
     if jsonfeed.looks_like_json(body, headers):
         return jsonfeed.parse_json_feed(body, url=url, feed_name=feed_name)
     if discover.looks_like_html(body):
         return discover.html_page(body, url)
+    doc = _decoded(body, headers, url)
+    spans = doc.scan.spans
+    digests = delta.digests(doc.data, spans)
+    if known_items and spans and doc.scan.well_formed:
+        cut = delta.cut_known(doc.data, spans, digests, known_items)
+        if cut is not None:
+            result = _delta_parse(doc, cut, url, feed_name, digests)
+            if result is not None:
+                return result
+    parsed = _feedparser(doc.data, doc.headers)
+    kept = delta.verified(digests, entries=len(parsed.get("entries", [])),
+                          strict=not parsed.get("bozo"))
+    return _result(parsed, url, feed_name, doc.encoding_problem, kept, 0)
+
+
+def _delta_parse(doc: _Decoded, cut: delta.Cut, url: str, feed_name: str | None,
+                 digests: tuple[str, ...]) -> ParsedFeed | None:
+    """The parse of the document without its known items, or None when it cannot stand for
+    the whole one (the caller then parses the whole document; a failure here is no
+    failure of the feed)."""
+    try:
+        parsed = _feedparser(cut.body, doc.headers)
+        if not delta.accept(cut, entries=len(parsed.get("entries", [])),
+                            strict=not parsed.get("bozo")):
+            return None
+        return _result(parsed, url, feed_name, doc.encoding_problem, digests, cut.left_out)
+    except ParseError:
+        return None
+
+
+def _unpacked(body: bytes) -> bytes:
+    """The document, gunzipped if it came gzipped, without leading blank lines."""
+    if not body or not body.strip():
+        raise ParseError("empty document")
+    if body[:2] == _GZIP_MAGIC:
+        body = _gunzip(body)
+    # Blank lines before "<?xml" make strict XML parsers give up on the whole document.
+    return body.lstrip(b" \t\r\n")
+
+
+def _decoded(body: bytes, headers: Mapping[str, str], url: str) -> _Decoded:
+    """Guards, then the XML document decoded once by feedparser's rules (ParseError if
+    refused)."""
     response_headers = {k.lower(): v for k, v in headers.items()}
-    if body[:2] in (b"<\x00", b"\x00<", b"\xff\xfe", b"\xfe\xff"):
+    wide = body[:2] in (b"<\x00", b"\x00<", b"\xff\xfe", b"\xfe\xff")
+    if wide:
         # UTF-16 (feedparser only sniffs it without a BOM after "<?"): UTF-8 from here on.
         codec = {b"<\x00": "utf-16-le", b"\x00<": "utf-16-be"}.get(body[:2], "utf-16")
         body = body.decode(codec, "replace").encode()
         response_headers["content-type"] = "application/xml; charset=utf-8"
     if declares_entities(body):
         raise ParseError("document declares XML entities (refused)")
-    body = trim_items(body, MAX_ITEMS)
-    if len(_START_TAG.findall(body)) > MAX_ELEMENTS:
-        raise ParseError(f"document has more than {MAX_ELEMENTS} elements (refused)")
-    if nested_deeper_than(body, MAX_DEPTH):
-        raise ParseError(f"elements nested more than {MAX_DEPTH} deep (refused)")
-
+    body, declared = _believable_declaration(body)
     response_headers["content-location"] = url
     # Content-Encoding was already undone by the fetcher; feedparser must not try again.
     response_headers.pop("content-encoding", None)
-    spans = item_spans(body)
-    digests = tuple(item_digest(body[start:end]) for start, end in spans or ())
-    if known_items and spans:
-        keep = [d not in known_items for d in digests]
-        if not all(keep):
-            parsed = _feedparser(_only(body, spans, keep), response_headers)
-            entries = parsed.get("entries", [])
-            if len(entries) == sum(keep):   # else the spans were wrong after all: parse all
-                return _result(parsed, url, feed_name, digests, len(keep) - sum(keep))
-    return _result(_feedparser(body, response_headers), url, feed_name, digests, 0)
+    found: dict[str, Any] = {}
+    data = feedparser.encodings.convert_to_utf8(response_headers, body, found)
+    if not found.get("encoding"):   # unreachable: feedparser's last resort decodes any byte
+        raise ParseError("document encoding unknown")
+    problem = found.get("bozo_exception")
+    if declared and not wide and (problem is None
+                                  or isinstance(problem, feedparser.NonXMLContentType)):
+        # what feedparser says when its attempt at the declared encoding fails
+        problem = f"document declared as {declared}, but parsed as {found['encoding']}"
+    data = trim_items(data, MAX_ITEMS)
+    if len(_START_TAG.findall(data)) > MAX_ELEMENTS:
+        raise ParseError(f"document has more than {MAX_ELEMENTS} elements (refused)")
+    scan = delta.scan(data, MAX_DEPTH)
+    if scan.too_deep:
+        raise ParseError(f"elements nested more than {MAX_DEPTH} deep (refused)")
+    return _Decoded(data, {**response_headers, "content-type": _DECODED}, problem, scan)
+
+
+def _believable_declaration(body: bytes) -> tuple[bytes, str | None]:
+    """An 8-bit document (its first bytes are "<?" in ASCII) cannot be in the 16- or
+    32-bit encoding it declares: feedparser would try that first, and whether the attempt
+    fails (as it should) or gives garbage depends on the byte count's parity. Declare
+    UTF-8 instead (feedparser falls back from it as usual when the bytes are not); the
+    encoding declared, when it was replaced."""
+    match = _DECLARED_ENCODING.match(body)
+    declared = match.group(1).decode("ascii", "replace").lower() if match else ""
+    if match is None or declared not in _WIDE_ENCODINGS:
+        return body, None
+    start, end = match.span(1)
+    return body[:start] + b"utf-8" + body[end:], declared
 
 
 def _feedparser(body: bytes, response_headers: dict[str, str]) -> Any:
@@ -142,9 +213,14 @@ def _feedparser(body: bytes, response_headers: dict[str, str]) -> Any:
         raise ParseError(f"feedparser failed: {type(exc).__name__}: {exc}"[:200]) from exc
 
 
-def _result(parsed: Any, url: str, feed_name: str | None, digests: tuple[str, ...],
-            unchanged: int) -> ParsedFeed:
-    problem = _bozo_reason(parsed)
+def _result(parsed: Any, url: str, feed_name: str | None, encoding_problem: Any,
+            digests: tuple[str, ...], unchanged: int) -> ParsedFeed:
+    # feedparser read decoded UTF-8: its own complaint is about the XML, else the
+    # decoding's complaint stands (as when feedparser decodes the document itself)
+    if parsed.get("bozo"):
+        problem = _problem(parsed.get("bozo_exception"))
+    else:
+        problem = None if encoding_problem is None else _problem(encoding_problem)
     feed = parsed.get("feed", {})
     title = clean_text(feed.get("title"), MAX_TITLE)
     entries = parsed.get("entries", [])
@@ -155,51 +231,6 @@ def _result(parsed: Any, url: str, feed_name: str | None, digests: tuple[str, ..
     items = tuple(_item(entry, url, name) for entry in entries[:MAX_ITEMS])
     return ParsedFeed(title=title, items=items, problem=problem, item_digests=digests,
                       unchanged=unchanged)
-
-
-def item_spans(body: bytes) -> list[tuple[int, int]] | None:
-    """Where each item (RSS) or entry (Atom) lies in the document, as (start, end) offsets;
-    None when they cannot be told apart with certainty: tags unpaired, nested or
-    overlapping, or an item tag inside a CDATA section or a comment.
-
-    Most polls of a changed feed bring one new item among dozens already seen: the pipeline
-    keeps a digest of each item's bytes (`item_digest`), and the next parse leaves out the
-    items whose bytes it has seen (what lies between items, the feed's own elements, is
-    kept), so feedparser reads a document of the new items only. An unchanged item was
-    recorded when it was first seen, and its bytes say nothing new; a changed one is
-    parsed again, and the pipeline sees the edit. If the shortened document does not give
-    exactly the items kept, the whole document is parsed.
-    """
-    starts = [m.start() for m in _ITEM_START.finditer(body)]
-    ends = [m.end() for m in _ITEM_END.finditer(body)]
-    if not starts or len(starts) != len(ends):
-        return None
-    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        if end <= start or (i + 1 < len(starts) and starts[i + 1] < end):
-            return None
-    if b"<!" in body:
-        for hidden in _CDATA_OR_COMMENT.finditer(body):
-            text = hidden.group()
-            if _ITEM_START.search(text) or _ITEM_END.search(text):
-                return None
-    return list(zip(starts, ends, strict=True))
-
-
-def item_digest(chunk: bytes) -> str:
-    """A short hash of one item's bytes (64 bits: collisions within one feed are moot)."""
-    return hashlib.blake2b(chunk, digest_size=8).hexdigest()
-
-
-def _only(body: bytes, spans: list[tuple[int, int]], keep: list[bool]) -> bytes:
-    """The document without the items not kept (everything between items stays)."""
-    pieces, last = [], 0
-    for (start, end), kept in zip(spans, keep, strict=True):
-        pieces.append(body[last:start])
-        if kept:
-            pieces.append(body[start:end])
-        last = end
-    pieces.append(body[last:])
-    return b"".join(pieces)
 
 
 def declares_entities(body: bytes) -> bool:
@@ -227,39 +258,6 @@ def trim_items(body: bytes, limit: int) -> bytes:
         last_end = match.end()
     tail = body[last_end:] if last_end >= 0 else b""
     return body[:cut.start()] + tail
-
-
-class _TooDeep(Exception):
-    pass
-
-
-def nested_deeper_than(body: bytes, limit: int) -> bool:
-    """True when expat sees elements nested more than `limit` deep (False if it cannot parse).
-
-    Only start/end handlers are set: no DTD, no entity expansion, nothing fetched.
-    """
-    parser = expat.ParserCreate()
-    depth = 0
-
-    def start(_name: str, _attrs: object) -> None:
-        nonlocal depth
-        depth += 1
-        if depth > limit:
-            raise _TooDeep
-
-    def end(_name: str) -> None:
-        nonlocal depth
-        depth -= 1
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        parser.Parse(body, True)
-    except _TooDeep:
-        return True
-    except (expat.ExpatError, ValueError, LookupError):
-        return False
-    return False
 
 
 def clean_text(value: object, limit: int) -> str:
@@ -320,11 +318,9 @@ def _when(parsed: Any) -> datetime | None:
         return None
 
 
-def _bozo_reason(parsed: Mapping[str, Any]) -> str | None:
-    """Why feedparser set bozo, in one short line; None for mere wrong Content-Type."""
-    if not parsed.get("bozo"):
-        return None
-    exc = parsed.get("bozo_exception")
+def _problem(exc: object) -> str | None:
+    """What feedparser complained of, in one short line; None for a mere wrong
+    Content-Type."""
     if exc is None:
         return "not well-formed"
     if isinstance(exc, feedparser.NonXMLContentType):

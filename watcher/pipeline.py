@@ -30,12 +30,15 @@ from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
-from watcher.query import Document, make_snippet, plain_text
+from watcher.query import Document, make_snippet
+from watcher.query.guard import BOUND as GUARD_BOUND
+from watcher.query.matcher import SlowRegex
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
 from watcher.storyindex import COMMON, choose_candidates, print_of
+from watcher.text import plain_text
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -201,16 +204,34 @@ class Pipeline:
         prepared = [_Prepared.of(item) for item in parsed.items]
         rules = self._rules(now, first_sight)
         knowledge = self._knowledge(feed.url, [p.candidate for p in prepared])
+        slow: list[tuple[SlowRegex, Candidate]] = []
         for p in prepared:
             if needs_matching(p.candidate, knowledge, rules):
-                matches = tuple(self.router.scoped(self.router.matcher.match(p.doc), feed))
+                run = self.router.matcher.run(p.doc)
+                matches = tuple(self.router.scoped(run.matches, feed))
                 c = p.candidate
                 p.candidate = replace(c, matches=matches, story_print=c.print if matches
                                       else c.story_print)
+                slow.extend((s, p.candidate) for s in run.slow)
         knowledge = self._with_stories(knowledge, [p.candidate for p in prepared], now)
         decisions = decide([p.candidate for p in prepared], knowledge, rules,
                            self.router.routes)
+        self._report_slow(feed, slow, now)
         return self._apply(feed, prepared, decisions, now)
+
+    def _report_slow(self, feed: FeedConfig, slow: list[tuple[SlowRegex, Candidate]],
+                     now: float) -> None:
+        """Record (for `watcher status`) and log, once per profile, pattern and item, each
+        user regex of a profile reading this feed that reached its time bound on an item
+        (it counted as not matching: query/guard.py)."""
+        for s, c in slow:
+            if not self.router.reads(self.router.profiles[s.profile], feed):
+                continue
+            if self.store.record_slow_regex(s.profile, s.pattern, feed.url, c.key, c.title, now):
+                log.warning("profile %s: regex %s took over %gs on item %s of feed %s;"
+                            " counted as not matching that item", s.profile, s.pattern,
+                            GUARD_BOUND, c.key, feed.label,
+                            extra={"profile": s.profile, "feed": feed.label, "item_key": c.key})
 
     def _rules(self, now: float, first_sight: bool) -> Rules:
         s = self.settings
@@ -247,15 +268,28 @@ class Pipeline:
     def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
         stored = {key: _known(row) for key, row in
                   self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
+        tombstoned = self._tombstoned(feed_url, [c for c in candidates if c.key not in stored])
         elsewhere: dict[str, Known] = {}
         for c in candidates:
-            if c.key not in stored and c.key not in elsewhere:
+            if c.key not in stored and c.key not in elsewhere and c.key not in tombstoned:
                 row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
                 if row is None and c.other_url:
                     row = self.store.known_elsewhere(c.other_url, c.content_hash)
                 if row is not None:
                     elsewhere[c.key] = _known(row)
-        return Knowledge(stored=stored, elsewhere=elsewhere)
+        return Knowledge(stored=stored, elsewhere=elsewhere, tombstoned=tombstoned)
+
+    def _tombstoned(self, feed_url: str, unknown: list[Candidate]) -> frozenset[str]:
+        """The keys of these items the store does not hold whose key or canonical URL a
+        pruned item left as a tombstone (two queries for the document, none if it holds
+        every key)."""
+        if not unknown:
+            return frozenset()
+        keys = self.store.tombstoned(feed_url, [c.key for c in unknown])
+        by_url = {c.key: c.canonical_url for c in unknown
+                  if c.canonical_url and c.key not in keys}
+        urls = self.store.tombstoned_urls(list(by_url.values())) if by_url else set()
+        return frozenset(keys | {key for key, url in by_url.items() if url in urls})
 
     def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
                       now: float) -> Knowledge:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from watcher.errors import FetchError, ParseError
+from watcher.errors import FetchError, FetchErrorKind, ParseError
 from watcher.models import Article, ArticleOutcome, FetchResult, ParsedFeed
 
 # imported when used: the daemon's process needs neither httpx nor feedparser when its
@@ -57,7 +57,7 @@ class FetchFailed:
     """A fetch that failed, as it crosses from a worker (re-raised as `FetchError`)."""
 
     message: str
-    kind: str
+    kind: FetchErrorKind
     status: int | None = None
     retry_after: float | None = None
     elapsed: float = 0.0
@@ -132,8 +132,8 @@ def _parse(body: bytes, result: FetchResult, request: FetchRequest) -> ParsedFee
 def with_prints(parsed: ParsedFeed) -> ParsedFeed:
     """Each item with its story index print, computed here (in the worker) once, from the
     plain texts the pipeline compares (watcher.storyindex)."""
-    from watcher.query import plain_text
     from watcher.storyindex import story_print
+    from watcher.text import plain_text
 
     items = tuple(replace(item, story_print=story_print(plain_text(item.title),
                                                         plain_text(item.summary)))
@@ -211,9 +211,13 @@ class LocalSource:
 
     @property
     def fetcher(self) -> Fetcher:
+        """Made on first use, when this process starts fetching and parsing (feedparser's
+        patches are installed then)."""
         if self._fetcher is None:
             from watcher.fetch import Fetcher
+            from watcher.parse import install_feedparser_patches
 
+            install_feedparser_patches()
             self._fetcher = Fetcher(**self.options)
         return self._fetcher
 

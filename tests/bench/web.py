@@ -30,9 +30,9 @@ import httpx
 
 from tests.bench.matching import SEED, make_items
 from watcher.config import load_config
-from watcher.query import plain_text
 from watcher.store import is_postgres, open_store
 from watcher.store.sql import SQLStore
+from watcher.text import plain_text
 from watcher.web.server import open_web
 
 DAY = 86400.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from watcher.models import ArticleMode, Item
-from watcher.query.normalize import plain_text
+from watcher.text import plain_text
 
 __all__ = ["TEASER_WORDS", "ArticleMode", "count_words", "is_teaser", "needs_article"]
 

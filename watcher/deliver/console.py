@@ -44,7 +44,7 @@ def _link(alert: Alert) -> str:
 def render_console(alert: Alert, tz: ZoneInfo, *, bold: bool = False) -> str:
     """One alert as readable lines: profiles and title, link, feed and time, snippet, terms;
     matched words in bold when `bold` (for a terminal)."""
-    head = {"test": "[TEST ALERT] ", "health": "[HEALTH] "}.get(
+    head = {"test": "[TEST ALERT] ", "health": "[HEALTH] ", "recovered": "[HEALTH] "}.get(
         alert.kind, f"[{profiles_label(alert)}] ")
     lines = [head + (one_line(alert.title, 500) or "(untitled)") + _KIND_NOTE.get(alert.kind, "")]
     lines.append("  " + _link(alert))

@@ -88,8 +88,8 @@ def render_alert_email(alert: Alert, tz: ZoneInfo, *, sender: str, to: Sequence[
     """One story: subject "[watcher] PROFILE: TITLE", text and HTML bodies."""
     profiles = profiles_label(alert)
     suffix = " (update)" if alert.kind == "update" else ""
-    prefix = {"test": "[watcher] TEST: ", "health": "[watcher] "}.get(
-        alert.kind, f"[watcher] {profiles}: ")
+    prefix = {"test": "[watcher] TEST: ", "health": "[watcher] ", "recovered": "[watcher] "
+              }.get(alert.kind, f"[watcher] {profiles}: ")
     subject = _subject(prefix, alert.title, suffix)
     when = format_time(alert.published, tz)
     parts = snippet_parts(alert.snippet)

@@ -152,9 +152,9 @@ def render_alert(alert: Alert, tz: ZoneInfo) -> SlackMessage:
     if alert.kind == "test":
         head = ":test_tube: *TEST ALERT* from watcher: not a real hit, no action needed"
         fallback = f"[TEST] watcher test alert: {title}"
-    elif alert.kind == "health":   # a feed failing / quiet / recovered, or the network
-        ok = alert.title.startswith(("Feed recovered", "Network back"))
-        head = (":white_check_mark:" if ok else ":warning:") + " *watcher health*"
+    elif alert.kind in ("health", "recovered"):   # a feed or the network, down or back
+        icon = ":white_check_mark:" if alert.kind == "recovered" else ":warning:"
+        head = f"{icon} *watcher health*"
         fallback = f"[watcher health] {escape_mrkdwn(alert.title)}"
     else:
         head = f"*{_profiles(alert)}*" + (" (update)" if alert.kind == "update" else "")

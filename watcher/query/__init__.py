@@ -1,11 +1,11 @@
-"""Watch-profile query language: parse, normalise, match, and make snippets.
+"""Watch-profile query language: parse, fold, match, and make snippets.
 
-    from watcher.query import Document, Matcher, compile_query, normalize, plain_text, make_snippet
+    from watcher.query import Document, Matcher, compile_query, fold_for_matching, make_snippet
 """
 
 from watcher.query.document import Document
 from watcher.query.matcher import CompiledQuery, Matcher, compile_query
-from watcher.query.normalize import normalize, plain_text
+from watcher.query.normalize import fold_for_matching
 from watcher.query.snippet import make_snippet
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "Document",
     "Matcher",
     "compile_query",
+    "fold_for_matching",
     "make_snippet",
-    "normalize",
-    "plain_text",
 ]

@@ -1,8 +1,8 @@
-"""Text normalisation shared by queries and documents.
+"""Folding for matching, the same for queries and documents.
 
-`plain_text` turns a feed field (maybe HTML) into the plain text that hit offsets
-refer to; `normalize_map` turns plain text into the normalised text that matching
-compares, together with an index map back to the plain text.
+Hits are offsets into a field's plain text (`watcher.text.plain_text`); `normalize_map`
+turns plain text into the folded text that matching compares, together with an index
+map back to the plain text; `fold_for_matching` is the folded text alone.
 
 Normalisation is per character, so every normalised character comes from exactly
 one plain character: NFKD, drop combining accents, case-fold (Turkish İ, I and ı
@@ -12,10 +12,8 @@ hyphens and zero-width joiners disappear. Cyrillic stays Cyrillic.
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
-from html.parser import HTMLParser
 
 _TURKISH_I = {"İ": "i", "I": "i", "ı": "i"}
 _EXTRA_DASHES = frozenset("\u2212\u2043\ufe63\uff0d\u00af")
@@ -27,18 +25,6 @@ _ACCENT_RANGES = (
     (0x064B, 0x065F), (0x0670, 0x0670), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF),
     (0x20D0, 0x20FF), (0xFE20, 0xFE2F),
 )
-_BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 tr td th table blockquote section article "
-    "header footer pre hr dd dt dl figure figcaption img caption".split()
-)
-_SKIP_TAGS = frozenset(("script", "style", "template", "noscript"))
-_TAG_SOUP = re.compile(r"<[^>]*>")
-# a tag html.parser surely reads as one (after its "<"), and the elements it treats specially
-_START_TAG = re.compile(r"""([a-zA-Z][a-zA-Z0-9]*)(?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*+"""
-                        r"""(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>=`]++))?)*\s*/?>""")
-_END_TAG = re.compile(r"/([a-zA-Z][a-zA-Z0-9]*)\s*>")
-_NOT_SIMPLE = _SKIP_TAGS | frozenset(
-    "textarea title plaintext xmp iframe noembed noframes listing".split())
 
 
 def _is_accent(ch: str) -> bool:
@@ -70,7 +56,7 @@ def _base(ch: str) -> str:
 
 
 def _fixpoint(ch: str) -> str:
-    """Normalised form of one character, iterated to a fixpoint (so normalize is idempotent)."""
+    """Normalised form of one character, iterated to a fixpoint (so folding is idempotent)."""
     out = _base(ch)
     for _ in range(4):
         nxt = "".join(_base(c) for c in out)
@@ -119,7 +105,7 @@ def normalize_map(text: str) -> tuple[str, list[int] | None]:
     return norm, src
 
 
-def normalize(text: str) -> str:
+def fold_for_matching(text: str) -> str:
     """What matching compares: idempotent, the same for queries and item text.
 
     normalize_map's text, without building its index map."""
@@ -128,64 +114,3 @@ def normalize(text: str) -> str:
             return text.lower().replace("-", " ")
         return text.translate(_ASCII_TABLE)
     return text.translate(_TABLE)
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def parsed_text(text: str) -> str:
-    """Text of an HTML fragment by html.parser (any markup; slow)."""
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(text)
-        extractor.close()
-        return "".join(extractor.parts)
-    except Exception:  # noqa: BLE001 - never fail on hostile markup; fall back to soup
-        return html.unescape(_TAG_SOUP.sub(" ", text))
-
-
-def simple_text(text: str) -> str | None:
-    """What parsed_text gives, found quickly when every `<` opens a plain start or end tag
-    (no comments, doctypes, script or odd attributes); None otherwise."""
-    chunks = text.split("<")
-    parts = [html.unescape(chunks[0]) if "&" in chunks[0] else chunks[0]]
-    for chunk in chunks[1:]:
-        m = _START_TAG.match(chunk) or _END_TAG.match(chunk)
-        if m is None:
-            return None
-        name = m.group(1).lower()
-        if name in _NOT_SIMPLE:
-            return None
-        if name in _BLOCK_TAGS:
-            parts.append(" ")
-        data = chunk[m.end():]
-        parts.append(html.unescape(data) if "&" in data else data)  # entities never span tags
-    return "".join(parts)
-
-
-def plain_text(text: str) -> str:
-    """HTML stripped (script/style dropped), entities decoded, whitespace collapsed."""
-    if "<" in text or "&" in text:
-        simple = simple_text(text)
-        text = parsed_text(text) if simple is None else simple
-    return " ".join(text.split())

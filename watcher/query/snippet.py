@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from watcher.models import Hit, Match, Snippet, SnippetField
 from watcher.query.document import Document
-from watcher.query.normalize import plain_text
+from watcher.text import plain_text
 
 ELLIPSIS = "…"
 _FEED_SOURCES: tuple[SnippetField, ...] = ("summary", "content", "title")

@@ -22,6 +22,7 @@ from watcher.store.base import (
     alert_from_payload,
     alert_payload,
 )
+from watcher.store.tombstones import Tombstones
 
 FEED_COLUMNS = [f.name for f in fields(FeedState)]
 _SAVE_FEED = (
@@ -54,7 +55,7 @@ def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
         alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
 
 
-class SQLStore:
+class SQLStore(Tombstones):
     """Everything but the connection. Not thread-safe: use it from one thread."""
 
     _depth = 0
@@ -419,13 +420,35 @@ class SQLStore:
                    " state = excluded.state, episode = excluded.episode, since = excluded.since",
                    (subject, record.state, record.episode, record.since))
 
+    # -- user regexes that reached their time bound ----------------------------------------
+    def record_slow_regex(self, profile: str, pattern: str, feed_url: str, item_key: str,
+                          title: str, now: float) -> bool:
+        """Remember that `pattern` of `profile` reached its time bound on an item; True the
+        first time for that profile, pattern and item (so it is reported once)."""
+        return self._exec(
+            "INSERT INTO slow_regexes (profile, pattern, feed_url, item_key, title, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (profile, pattern, feed_url, item_key)"
+            " DO NOTHING", (profile, pattern, feed_url, item_key, title, now)) > 0
+
+    def slow_regexes(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest of those: profile, pattern, feed_url, item_key, title, seen_at."""
+        return self._rows("SELECT profile, pattern, feed_url, item_key, title, seen_at"
+                          " FROM slow_regexes ORDER BY seen_at DESC, profile LIMIT ?", (limit,))
+
     # -- housekeeping ---------------------------------------------------------------------
-    def prune(self, older_than: float) -> int:
-        """Forget items, stories, finished alerts and silent daemons older than that."""
+    def prune(self, older_than: float, *, tombstones_older_than: float | None = None) -> int:
+        """Forget items, stories, finished alerts and silent daemons older than `older_than`;
+        each item forgotten leaves a tombstone (see watcher/store/tombstones.py), and
+        tombstones of items first seen before `tombstones_older_than` go (if given)."""
         with self.transaction():
+            self._bury(self._rows("SELECT feed_url, item_key, canonical_url, seen_at FROM items"
+                                  " WHERE seen_at < ?", (older_than,)))
+            if tombstones_older_than is not None:
+                self._exec("DELETE FROM tombstones WHERE seen_at < ?", (tombstones_older_than,))
             n = self._exec("DELETE FROM items WHERE seen_at < ?", (older_than,))
             self._exec("DELETE FROM stories WHERE created_at < ?", (older_than,))
             self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
                        (older_than,))
             self._exec("DELETE FROM daemons WHERE last_heartbeat < ?", (older_than,))
+            self._exec("DELETE FROM slow_regexes WHERE seen_at < ?", (older_than,))
         return n

@@ -31,7 +31,7 @@ from itertools import accumulate
 
 import ahocorasick
 
-from watcher.query.normalize import normalize
+from watcher.query.normalize import fold_for_matching as normalize
 from watcher.query.prefilter import build_plan, tested_keys
 from watcher.query.syntax import Node
 

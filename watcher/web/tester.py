@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watcher.errors import QueryError
-from watcher.query import Document, Matcher, compile_query, make_snippet, plain_text
+from watcher.query import Document, Matcher, compile_query, make_snippet
+from watcher.text import plain_text
 from watcher.web.pages import safe_link, segments
 from watcher.web.scan import LiteralPlan, literal_plan
 
