@@ -13,6 +13,7 @@ _._check_tz
 _._check_url
 _._check_digest
 _._check_quiet
+_._check_listen
 
 # html.parser.HTMLParser callbacks (dedup, query.normalize)
 _.handle_starttag
@@ -48,6 +49,16 @@ tb
 _.formatTime
 datefmt
 
+# uvicorn.Server overrides (web/server.py)
+_.capture_signals
+_.should_exit
+
+# chart fields read by the web page templates (web/charts.py)
+colour
+points
+plot_width
+plot_height
+
 # sqlite3 connection setting
 _.row_factory
 
@@ -59,6 +70,7 @@ pytestmark
 _no_network
 _slow_marker_guard
 _quiet_pg_server
+pg_dsn
 
 # recorded by the local Slack server for tests to read when they need it
 method

@@ -15,6 +15,7 @@ from watcher.config import (
     ProfileConfig,
     SlackChannel,
     WatcherSettings,
+    WebSettings,
 )
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -39,7 +40,7 @@ def test_every_command_and_its_options_are_documented(name: str) -> None:
 
 
 @pytest.mark.parametrize("model", [WatcherSettings, FeedConfig, ProfileConfig, SlackChannel,
-                                   EmailChannel, ConsoleChannel])
+                                   EmailChannel, ConsoleChannel, WebSettings])
 def test_every_config_key_is_documented(model: type) -> None:
     for name, field in model.model_fields.items():  # type: ignore[attr-defined]
         key = field.alias or name

@@ -77,6 +77,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("run a profile or query over stored items",
                  "Run a profile (or a query given inline) over the items stored in a period "
                  "and show what it would have alerted."),
+    "web": ("serve the dashboard (read-only)",
+            "Serve the web dashboard over the configured store: overview, alerts, feeds, "
+            "profiles and the query tester. Read-only; beyond loopback it needs [web] token."),
 }
 
 
@@ -107,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmd["run"].add_argument("--metrics", metavar="ADDR:PORT", default=None,
                             help="serve Prometheus metrics and /healthz on this address "
                             "(default: no metrics server)")
+    cmd["run"].add_argument("--web", metavar="ADDR:PORT", default=None,
+                            help="also serve the dashboard on this address (default: none)")
+    cmd["web"].add_argument("--listen", metavar="ADDR:PORT", default=None,
+                            help="where to listen (default: [web] listen, 127.0.0.1:8080)")
     cmd["poll"].add_argument("--dry-run", action="store_true",
                              help="print the alerts it would send; change no state")
     cmd["check"].add_argument("--online", action="store_true",
@@ -224,8 +231,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from watcher.daemon import run_daemon
 
         path = find_config(args.config)
-        return run_daemon(path, metrics=args.metrics)
+        return run_daemon(path, metrics=args.metrics, web=args.web)
     config = _load(args)
+    if args.command == "web":
+        from watcher.web.server import open_web
+
+        open_web(lambda: config, args.listen, "--listen").run()
+        return 0
     if args.command == "check":
         return asyncio.run(commands.check(config, online=args.online))
     if args.command == "poll":

@@ -23,9 +23,10 @@ from watcher.models import Alert, Article, Item, Snippet
 from watcher.pipeline import PollOutcome
 from watcher.progress import Progress, progress_line
 from watcher.query import Document, Matcher
+from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.retention import POLL_PRUNE_PERIOD, prune_if_due
 from watcher.source import ArticleRequest, FetchRequest, LocalSource
-from watcher.store import open_store
+from watcher.store import FeedState, Store, open_store
 from watcher.summary import RoundSummary, sent_count
 from watcher.text import plain_text
 from watcher.timeparse import format_duration
@@ -158,44 +159,58 @@ def test_alert(config: Config, channel: str) -> int:
 def status(config: Config) -> dict[str, Any]:
     store = open_store(config.state)
     try:
-        states = {f.url: f for f in store.feeds()}
-        now = time.time()
-        leases = store.feed_leases()
-        articles = store.article_outcomes(now - 86400)
-        feeds = []
-        for feed in config.feeds:
-            st = states.get(feed.url)
-            feeds.append({
-                "feed": feed.label, "url": feed.url,
-                "last_poll": st.last_poll_at if st else None,
-                "result": (st.last_status if st else "never polled"),
-                "last_error": st.last_error if st else None,
-                "errors_in_a_row": st.consecutive_failures if st else 0,
-                "items": st.items_total if st else 0,
-                "next_poll": (st.next_poll_at if st else now),
-                "gone": bool(st and st.gone),
-                "last_success": st.last_success_at if st else None,
-                "items_per_day": items_per_day(st.items_total, st.first_polled_at, now)
-                if st else None,
-                "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
-                "held_by": leases[feed.url][0] if feed.url in leases
-                and leases[feed.url][1] > now else None,
-                "polled_at": st.current_url if st and st.current_url != feed.url else None,
-                "advertised": store.get_meta(advertised_key(feed.url)),
-                "articles_24h": articles.get(feed.url, {}),
-            })
-        outbox = store.outbox_counts()
-        errors = store.channel_errors()
-        channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
-                     "sent": outbox.get(name, {}).get("sent", 0),
-                     "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
-                    for name in sorted(set(config.channels) | set(outbox))]
-        daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
-                    "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
-                   for d in store.daemons()]
-        return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+        return status_report(config, store, time.time())
     finally:
         store.close()
+
+
+def status_report(config: Config, store: Store, now: float) -> dict[str, Any]:
+    """What `watcher status` shows."""
+    advertised = {f.url: store.get_meta(advertised_key(f.url)) for f in config.feeds}
+    feeds = feed_status(config, store.feeds(), store.feed_leases(), now,
+                        store.article_outcomes(now - 86400), advertised)
+    outbox = store.outbox_counts()
+    errors = store.channel_errors()
+    channels = [{"channel": name, "pending": outbox.get(name, {}).get("pending", 0),
+                 "sent": outbox.get(name, {}).get("sent", 0),
+                 "held": outbox.get(name, {}).get("held", 0), "error": errors.get(name)}
+                for name in sorted(set(config.channels) | set(outbox))]
+    daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
+                "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
+               for d in store.daemons()]
+    return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+
+
+def feed_status(config: Config, states: list[FeedState], leases: dict[str, tuple[str, float]],
+                now: float, articles: dict[str, dict[str, int]] | None = None,
+                advertised: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """Each configured feed's line of `watcher status` (the dashboard's feeds page too);
+    `articles`: per feed, the article fetch outcomes of the last 24 h; `advertised`: per
+    feed, what it advertised (see advertised_key)."""
+    by_url = {f.url: f for f in states}
+    feeds: list[dict[str, Any]] = []
+    for feed in config.feeds:
+        st = by_url.get(feed.url)
+        feeds.append({
+            "feed": feed.label, "url": feed.url,
+            "last_poll": st.last_poll_at if st else None,
+            "result": (st.last_status if st else "never polled"),
+            "last_error": st.last_error if st else None,
+            "errors_in_a_row": st.consecutive_failures if st else 0,
+            "items": st.items_total if st else 0,
+            "next_poll": (st.next_poll_at if st else now),
+            "gone": bool(st and st.gone),
+            "last_success": st.last_success_at if st else None,
+            "items_per_day": items_per_day(st.items_total, st.first_polled_at, now)
+            if st else None,
+            "interval": "auto" if config.is_adaptive(feed) else config.feed_interval(feed),
+            "held_by": leases[feed.url][0] if feed.url in leases
+            and leases[feed.url][1] > now else None,
+            "polled_at": st.current_url if st and st.current_url != feed.url else None,
+            "advertised": (advertised or {}).get(feed.url),
+            "articles_24h": (articles or {}).get(feed.url, {}),
+        })
+    return feeds
 
 
 def _ago(ts: float | None, now: float) -> str:
@@ -244,6 +259,13 @@ def format_status(data: dict[str, Any]) -> str:
         for d in data["daemons"]:
             lines.append(f"{str(d['daemon'])[:32]:32} {_ago(d['last_heartbeat'], now):16} "
                          f"{d['feeds_held']}")
+    if data.get("slow_regexes"):
+        lines.append("")
+        lines.append(f"SLOW REGEXES (over {GUARD_BOUND:g}s on an item, counted as not matching it)")
+        for r in data["slow_regexes"]:
+            title = "".join(ch if ch.isprintable() else " " for ch in str(r["title"]))[:60]
+            lines.append(f"{_ago(r['at'], now):10} profile {r['profile']}: {r['pattern']} on "
+                         f"{r['item_key']!r} of {r['feed']} ({title})")
     return "\n".join(lines)
 
 

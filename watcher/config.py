@@ -210,6 +210,26 @@ class ConsoleChannel(ChannelBase):
     type: Literal["console"]
 
 
+class WebSettings(_Model):
+    """The dashboard (`watcher web`, `watcher run --web`)."""
+
+    listen: str = "127.0.0.1:8080"
+    token: SecretStr | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        from watcher.metrics import parse_address
+
+        parse_address(value, option="listen")
+        return value
+
+    @property
+    def token_value(self) -> str | None:
+        """The token, or None when unset or empty."""
+        return (self.token.get_secret_value() if self.token else "") or None
+
+
 ChannelConfig = SlackChannel | EmailChannel | ConsoleChannel
 _AnyChannel = Annotated[ChannelConfig, Field(discriminator="type")]
 
@@ -221,6 +241,7 @@ class _Root(_Model):
     opml: tuple[OpmlConfig, ...] = ()
     profiles: tuple[ProfileConfig, ...] = ()
     channels: dict[str, _AnyChannel] = {}
+    web: WebSettings = WebSettings()
 
 
 @dataclass(frozen=True)
@@ -234,6 +255,7 @@ class Config:
     profiles: tuple[ProfileConfig, ...]
     channels: Mapping[str, ChannelConfig]
     warnings: tuple[str, ...] = ()
+    web: WebSettings = WebSettings()
 
     @property
     def state(self) -> str:

@@ -44,13 +44,17 @@ def validate(path: Path, root: _Root, switched_off: Mapping[str, Sequence[str]],
     for name in root.watcher.health:
         if name not in channels and name not in off:
             problems.append(f"{path}: watcher.health: unknown channel {name!r}")
-    problems.extend(query_problems(path, [(p.name, p.query) for p in root.profiles],
-                                   dict(root.aliases)))
-    warnings.extend(operator_warnings(path, [(p.name, p.query) for p in root.profiles]))
+    profiles = [(p.name, p.query) for p in root.profiles]
+    bad_queries = query_problems(path, profiles, dict(root.aliases))
+    problems.extend(bad_queries)
+    warnings.extend(operator_warnings(path, profiles))
+    if not bad_queries:
+        warnings.extend(regex_warnings(path, profiles, dict(root.aliases)))
     if problems:
         raise ConfigError(problems)
     return Config(path=path, settings=root.watcher, aliases=dict(root.aliases), feeds=tuple(feeds),
-                  profiles=root.profiles, channels=channels, warnings=tuple(warnings))
+                  profiles=root.profiles, channels=channels, warnings=tuple(warnings),
+                  web=root.web)
 
 
 def _unique_feeds(feeds: list[FeedConfig], path: Path, problems: list[str]) -> list[FeedConfig]:
@@ -159,6 +163,20 @@ def operator_warnings(path: Path, profiles: Sequence[tuple[str, str]]) -> list[s
                            f'(operators are upper case; write "{word}" in quotes to '
                            "keep the word)")
     return out
+
+
+def regex_warnings(path: Path, profiles: Sequence[tuple[str, str]],
+                   aliases: Mapping[str, Sequence[str]]) -> list[str]:
+    """A `/regex/` with a nested quantifier (`(a+)+`) can backtrack for ever: say so, and
+    what the guard does about it (query/guard.py). The queries are known to compile."""
+    from watcher.query import Matcher
+    from watcher.query.guard import BOUND
+
+    index = {name: i for i, (name, _) in enumerate(profiles)}
+    return [f"{path}: profiles[{index[name]}] ({name}).query: regex {pattern} repeats a"
+            " part that itself repeats (a nested quantifier): it can backtrack for ever on"
+            f" some text; it gets {BOUND:g}s per item, then counts as not matching it"
+            for name, pattern in Matcher(dict(profiles), aliases).nested_quantifiers()]
 
 
 def read_opml(path: Path) -> list[FeedConfig]:

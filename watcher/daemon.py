@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -34,6 +34,8 @@ from watcher.notify import Notifier
 from watcher.pipeline import PollOutcome
 from watcher.retention import prune_if_due
 from watcher.store import Store, open_store
+from watcher.store.sharing import process_alive as process_alive  # re-exported
+from watcher.store.sharing import process_gone
 from watcher.summary import RoundSummary, sent_count
 from watcher.timeparse import format_duration, parse_clock
 
@@ -42,18 +44,8 @@ STOP_GRACE = 3.0      # seconds in-flight polls and deliveries get on SIGTERM
 TICK_STALE = 10.0     # /healthz fails when the scheduler has not ticked for this long
 GAUGES_EVERY = 5.0    # seconds between refreshes of the gauges read from the store
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats in the store (`watcher status` shows them)
+SILENT_AFTER = 10.0   # a daemon without a heartbeat for this long is asked whether it is gone
 DIGEST_GAP = 30.0     # daemons firing the same digest within this many seconds send it once
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists (on this host)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def daemon_name() -> str:
@@ -110,6 +102,7 @@ class Daemon:
             self._heartbeat_at = now
             self.store.heartbeat(self.owner, now, f"watcher {__version__}, "
                                  f"{len(self.config.feeds)} feeds")
+            self.take_over_dead(now)
         self._start_due(now)
         if self.delivering is None or self.delivering.done():
             self.delivering = asyncio.create_task(self._deliver())
@@ -215,15 +208,26 @@ class Daemon:
     def forget_dead_neighbours(self) -> None:
         """Drop the claims of earlier daemons on this host whose process is gone (killed,
         crashed): a restart need not wait for their leases to expire."""
-        host = socket.gethostname()
         for row in self.store.daemons():
             owner = str(row["owner"])
-            name, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
-            if name != host or not pid.isdigit() or owner == self.owner or process_alive(int(pid)):
-                continue
-            log.info("releasing the claims of %s (that process is gone)", owner)
-            self.store.forget_owner(owner)
+            if owner != self.owner and process_gone(owner):
+                log.info("releasing the claims of %s (that process is gone)", owner)
+                self.store.forget_owner(owner)
+
+    def take_over_dead(self, now: float) -> None:
+        """Free the claims of the daemons that have been silent for SILENT_AFTER seconds and
+        that the store can tell are gone (PostgreSQL: their session lock is free; SQLite:
+        their process on this host is gone), so the others poll their feeds and send their
+        alerts within seconds rather than after the lease. A daemon that is only slow still
+        holds its session (or its process exists) and keeps every claim."""
+        try:
+            silent = [str(r["owner"]) for r in self.store.daemons() if r["owner"] != self.owner
+                      and now - cast(float, r["last_heartbeat"]) >= SILENT_AFTER]
+            for owner in self.store.gone_owners(silent) if silent else ():
+                log.warning("daemon %s is gone: taking over its feeds and alerts", owner)
+                self.store.forget_owner(owner)
+        except WatcherError as exc:
+            log.warning("cannot check for daemons that are gone: %s", exc)
 
     async def watchdog(self, every: float) -> None:
         """WATCHDOG=1 every `every` seconds, but only while ticks run and the store answers."""
@@ -355,7 +359,7 @@ class Daemon:
         return 0
 
 
-def run_daemon(path: Path, *, metrics: str | None = None) -> int:
+def run_daemon(path: Path, *, metrics: str | None = None, web: str | None = None) -> int:
     config = load_config(path)
     use_timezone(config.settings.tz)
     for warning in config.warnings:
@@ -366,9 +370,25 @@ def run_daemon(path: Path, *, metrics: str | None = None) -> int:
             address = parse_address(metrics)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    store = open_store(config.state)
+    daemon: Daemon | None = None
+
+    def current_config() -> Config:   # the dashboard shows the config a SIGHUP reloaded
+        return daemon.config if daemon is not None else config
+
+    dashboard = None
+    if web is not None:
+        from watcher.web.server import open_web  # checks the address and binds, or refuses
+
+        dashboard = open_web(current_config, web, "--web")
+    try:
+        store = open_store(config.state)
+    except BaseException:
+        if dashboard is not None:
+            dashboard.close()
+        raise
 
     async def main() -> int:
+        nonlocal daemon
         daemon = Daemon(path, config, store)
         server = None
         if address is not None:
@@ -376,11 +396,17 @@ def run_daemon(path: Path, *, metrics: str | None = None) -> int:
                 server = MetricsServer(daemon.metrics, daemon.healthy, *address).start()
             except OSError as exc:
                 store.close()
+                if dashboard is not None:
+                    dashboard.close()
                 raise WatcherError(f"--metrics {metrics}: cannot listen: {exc.strerror}") from None
+        if dashboard is not None:
+            dashboard.start()
         try:
             return await daemon.run()
         finally:
             if server is not None:
                 server.stop()
+            if dashboard is not None:
+                dashboard.stop()
 
     return asyncio.run(main())

@@ -284,11 +284,26 @@ def _terms_ignored() -> Iterator[None]:
 # (its imports are inside the functions: `prestart` imports this module first thing, before
 # httpx and feedparser, which the fork server preloads on the other core)
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a worker: SIGKILL me when the process that started me dies (Linux prctl)."""
+    import ctypes
+    import os
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: workers end when their pipe closes
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def worker_main(conn: Connection, options: dict[str, Any]) -> None:
     """A worker process: serve fetch requests from `conn` until it closes."""
     from watcher.parse import install_feedparser_patches
-    from watcher.parseworker import die_with_parent
-
     die_with_parent()
     install_feedparser_patches()
     # SIGTERM is ignored already (inherited from the fork server); the fork server gives

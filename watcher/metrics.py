@@ -90,11 +90,11 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, option: str = "--metrics") -> tuple[str, int]:
     """"ADDR:PORT" (or ":PORT", or "[::1]:PORT") → (host, port); ValueError when malformed."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--metrics {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9108")
+        raise ValueError(f"{option} {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9108")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

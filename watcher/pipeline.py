@@ -31,6 +31,8 @@ from watcher.errors import FetchError
 from watcher.faults import crash_point
 from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
 from watcher.query import Document, make_snippet
+from watcher.query.guard import BOUND as GUARD_BOUND
+from watcher.query.matcher import SlowRegex
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
@@ -202,16 +204,34 @@ class Pipeline:
         prepared = [_Prepared.of(item) for item in parsed.items]
         rules = self._rules(now, first_sight)
         knowledge = self._knowledge(feed.url, [p.candidate for p in prepared])
+        slow: list[tuple[SlowRegex, Candidate]] = []
         for p in prepared:
             if needs_matching(p.candidate, knowledge, rules):
-                matches = tuple(self.router.scoped(self.router.matcher.match(p.doc), feed))
+                run = self.router.matcher.run(p.doc)
+                matches = tuple(self.router.scoped(run.matches, feed))
                 c = p.candidate
                 p.candidate = replace(c, matches=matches, story_print=c.print if matches
                                       else c.story_print)
+                slow.extend((s, p.candidate) for s in run.slow)
         knowledge = self._with_stories(knowledge, [p.candidate for p in prepared], now)
         decisions = decide([p.candidate for p in prepared], knowledge, rules,
                            self.router.routes)
+        self._report_slow(feed, slow, now)
         return self._apply(feed, prepared, decisions, now)
+
+    def _report_slow(self, feed: FeedConfig, slow: list[tuple[SlowRegex, Candidate]],
+                     now: float) -> None:
+        """Record (for `watcher status`) and log, once per profile, pattern and item, each
+        user regex of a profile reading this feed that reached its time bound on an item
+        (it counted as not matching: query/guard.py)."""
+        for s, c in slow:
+            if not self.router.reads(self.router.profiles[s.profile], feed):
+                continue
+            if self.store.record_slow_regex(s.profile, s.pattern, feed.url, c.key, c.title, now):
+                log.warning("profile %s: regex %s took over %gs on item %s of feed %s;"
+                            " counted as not matching that item", s.profile, s.pattern,
+                            GUARD_BOUND, c.key, feed.label,
+                            extra={"profile": s.profile, "feed": feed.label, "item_key": c.key})
 
     def _rules(self, now: float, first_sight: bool) -> Rules:
         s = self.settings

@@ -7,6 +7,8 @@ some Turkish/Cyrillic text and HTML) and 10 / 100 / 1,000 profiles of 1-6 terms
 mixing AND, OR, NOT, NEAR, phrases, designators and prefixes (fixed seed), then
 prints items matched per second on one core for each: CPU time (time.process_time),
 best of `repeat` runs (default 3), so other work on the machine disturbs it little.
+A second table runs the same profiles with every 10th one OR'ed with a `/regex/` term,
+which the prefilter cannot rule out: the cost of user regexes and of their time bound.
 """
 
 from __future__ import annotations
@@ -117,6 +119,17 @@ def make_profile(rnd: random.Random) -> tuple[str, re.Pattern[str]]:
     return query, re.compile(rx, re.IGNORECASE)
 
 
+REGEX_EVERY = 10  # in the second table, every 10th profile also has a /regex/ term
+
+
+def with_regex(rnd: random.Random, query: str) -> str:
+    """The query OR a user regex: the prefilter cannot rule the profile out, so the regex
+    runs on every item (the most a regex term can cost)."""
+    word = re.escape(rnd.choice(TOPIC_WORDS)[:5])
+    shape = rnd.choice((rf"\b{word}\w*", rf"\b{word}(?:s|es)?\b", rf"{word}\W+\w+"))
+    return f"({query}) OR /{shape}/"
+
+
 def rate(func: Callable[[Document], Sized], items: list[Document],
          repeat: int) -> tuple[float, int]:
     """Items per second of CPU time, the best of `repeat` runs (other work on the machine
@@ -156,6 +169,16 @@ def main() -> None:
         naive_rate, _ = rate(naive, naive_items, repeat)
         print(f"{size:>8} {engine_rate:>15,.0f} {naive_rate:>14,.0f} "
               f"{engine_rate / naive_rate:>5.1f}x {hits:>7} {build:>7.2f}")
+    print(f"\nthe same profiles, every {REGEX_EVERY}th one OR a /regex/ term (run on every item)")
+    print(f"{'profiles':>8} {'engine items/s':>15} {'hits':>7}")
+    for size in (10, 100, 1000):
+        prnd = random.Random(SEED + size)
+        queries = [q for q, _ in (make_profile(prnd) for _ in range(size))]
+        queries = [with_regex(prnd, q) if i % REGEX_EVERY == 0 else q
+                   for i, q in enumerate(queries)]
+        matcher = Matcher({f"p{i}": q for i, q in enumerate(queries)})
+        engine_rate, hits = rate(matcher.match, items, repeat)
+        print(f"{size:>8} {engine_rate:>15,.0f} {hits:>7}")
 
 
 if __name__ == "__main__":

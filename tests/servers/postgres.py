@@ -169,6 +169,12 @@ def pg_server() -> PostgresServer:
     return shared_server()
 
 
+@pytest.fixture(scope="session")
+def pg_dsn(pg_server: PostgresServer) -> str:
+    """The maintenance database's DSN (superuser, trust auth)."""
+    return pg_server.dsn
+
+
 @pytest.fixture
 def pg_database(pg_server: PostgresServer) -> Iterator[str]:
     """A fresh empty database for one test; its DSN."""

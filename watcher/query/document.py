@@ -54,7 +54,7 @@ _MAKERS = {"title": field_text, "summary": field_text, "content": field_text,
 class PreparedDoc:
     """A Document's fields as FieldTexts, each built on first use and then shared."""
 
-    __slots__ = ("doc", "_fields", "found", "present", "positions", "memo")
+    __slots__ = ("doc", "_fields", "found", "present", "positions", "memo", "slow")
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
@@ -69,6 +69,8 @@ class PreparedDoc:
         # per distinct term (its shared Probe): where it matched, so profiles sharing it
         # evaluate it once per document
         self.memo: dict[object, list[tuple[str, int, int, int]]] = {}
+        # user regexes (guard.UserRegex) that reached their time bound on this document
+        self.slow: set[object] = set()
 
     def field(self, name: str) -> list[FieldText]:
         got = self._fields.get(name)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from watcher.models import Hit
 from watcher.query.document import PreparedDoc
+from watcher.query.guard import RegexTimeout
 from watcher.query.probe import Probe, regex_spans, walk_spans, words_between
 from watcher.query.syntax import (
     FIELDS,
@@ -72,12 +73,21 @@ def _from_scan(singles: tuple[str, ...], pdoc: PreparedDoc, name: str, out: list
 
 
 def _regex(node: Regex, pdoc: PreparedDoc) -> list[Pos]:
+    """Where a user regex matches, or [] when it reached its time bound on this item (it is
+    then in pdoc.slow, and is not run again on the item's other fields or for other
+    profiles: the term counts as not matching, the rest of the query is evaluated)."""
+    pattern = node.regex
+    if pattern in pdoc.slow:
+        return []
     out: list[Pos] = []
     for name in node.fields:
         for inst, ft in enumerate(pdoc.field(name)):
-            for m in node.regex.finditer(ft.norm):
-                if m.end() != m.start():
-                    out.append((name, inst, m.start(), m.end()))
+            try:
+                spans = pattern.spans(ft.norm)
+            except RegexTimeout:
+                pdoc.slow.add(pattern)
+                return []
+            out.extend((name, inst, a, b) for a, b in spans)
     return out
 
 

@@ -14,6 +14,7 @@ from watcher.errors import ConfigError, QueryError
 from watcher.models import Match
 from watcher.query.document import Document, PreparedDoc
 from watcher.query.evaluate import Run, compile_node, found_to_hits
+from watcher.query.guard import nested_quantifier
 from watcher.query.parser import parse
 from watcher.query.prefilter import Prefilter
 from watcher.query.syntax import Near, Node, Not, Regex, Term
@@ -28,6 +29,22 @@ def _leaves(node: Node) -> list[Term | Regex]:
         return _leaves(node.child)
     children = (node.left, node.right) if isinstance(node, Near) else node.children
     return [leaf for c in children for leaf in _leaves(c)]
+
+
+@dataclass(frozen=True)
+class SlowRegex:
+    """A profile's `/regex/` term that reached its time bound on an item."""
+
+    profile: str
+    pattern: str  # as written, slashes included
+
+
+@dataclass(frozen=True)
+class MatchRun:
+    """What matching one item found."""
+
+    matches: list[Match]
+    slow: tuple[SlowRegex, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,8 @@ class Matcher:
         self._names = list(self._compiled)
         self._runs = [cq.run for cq in self._compiled.values()]
         self._prefilter = Prefilter([cq.root for cq in self._compiled.values()])
+        self._regexes = {name: leaves for name, cq in self._compiled.items()
+                         if (leaves := [x for x in _leaves(cq.root) if isinstance(x, Regex)])}
 
     def profiles(self) -> list[str]:
         return list(self._names)
@@ -97,6 +116,11 @@ class Matcher:
 
     def match(self, doc: Document) -> list[Match]:
         """The profiles that match `doc`, in profile order."""
+        return self.run(doc).matches
+
+    def run(self, doc: Document) -> MatchRun:
+        """The profiles that match `doc`, and the user regexes that reached their time bound
+        on it (each such term counted as not matching; see guard.py)."""
         pdoc = PreparedDoc(doc)
         out: list[Match] = []
         runs, names = self._runs, self._names
@@ -104,7 +128,17 @@ class Matcher:
             found = _match(runs[i], pdoc, names[i])
             if found is not None:
                 out.append(found)
-        return out
+        if not pdoc.slow:
+            return MatchRun(out)
+        slow = [SlowRegex(name, leaf.display) for name, leaves in self._regexes.items()
+                for leaf in leaves if leaf.regex in pdoc.slow]
+        return MatchRun(out, tuple(slow))
+
+    def nested_quantifiers(self) -> list[tuple[str, str]]:
+        """(profile, regex as written) of every `/regex/` with a nested quantifier, the
+        shape that can backtrack exponentially (guard.nested_quantifier)."""
+        return [(name, leaf.display) for name, leaves in self._regexes.items()
+                for leaf in leaves if nested_quantifier(leaf.regex.source)]
 
     def match_profile(self, name: str, doc: Document) -> Match | None:
         """One profile, evaluated in full (no prefilter): for `watcher explain`."""

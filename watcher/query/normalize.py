@@ -102,5 +102,11 @@ def normalize_map(text: str) -> tuple[str, list[int] | None]:
 
 
 def fold_for_matching(text: str) -> str:
-    """What matching compares: idempotent, the same for queries and item text."""
-    return normalize_map(text)[0]
+    """What matching compares: idempotent, the same for queries and item text.
+
+    normalize_map's text, without building its index map."""
+    if text.isascii():
+        if _ASCII_SPACES.search(text) is None:
+            return text.lower().replace("-", " ")
+        return text.translate(_ASCII_TABLE)
+    return text.translate(_TABLE)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+import regex
+
 from watcher.errors import QueryError
+from watcher.query.guard import UserRegex, user_regex
 from watcher.query.lexer import Lexeme, lex
 from watcher.query.syntax import (
     DEFAULT_FIELDS,
@@ -45,15 +48,17 @@ def parse(query: str, aliases: Mapping[str, Sequence[str]] | None = None) -> Nod
         raise QueryError(query, 0, f"query could not be read: {exc}") from exc
 
 
-def compile_regex(query: str, body: str, pos: int) -> re.Pattern[str]:
+def compile_regex(query: str, body: str, pos: int) -> UserRegex:
+    """Checked by `re` (its messages point into the pattern), run bounded (guard.py)."""
     if not body:
         raise QueryError(query, pos, "empty regex")
     try:
-        return re.compile(body, re.IGNORECASE)
+        re.compile(body, re.IGNORECASE)
+        return user_regex(body)
     except re.error as exc:
         offset = exc.pos if exc.pos is not None else 0
         raise QueryError(query, pos + 1 + offset, f"bad regex: {exc.msg}") from None
-    except (OverflowError, RecursionError, ValueError) as exc:
+    except (regex.error, OverflowError, RecursionError, ValueError) as exc:
         raise QueryError(query, pos, f"bad regex: {exc}") from None
 
 
@@ -162,8 +167,8 @@ class _Parser:
             finally:
                 self.scope = saved
         if tok.kind == "REGEX":
-            regex = compile_regex(self.query, tok.value, tok.pos)
-            return Regex(f"/{tok.value}/", regex, self.scope, self.next_order())
+            pattern = compile_regex(self.query, tok.value, tok.pos)
+            return Regex(f"/{tok.value}/", pattern, self.scope, self.next_order())
         if tok.kind == "ALIAS":
             return self.alias(tok)
         display = tok.value if tok.kind == "WORD" else f'"{tok.value}"'
@@ -186,11 +191,12 @@ class _Parser:
             entry = str(entry).strip()
             if len(entry) > 2 and entry.startswith("/") and entry.endswith("/"):
                 try:
-                    regex = re.compile(entry[1:-1], re.IGNORECASE)
-                except (re.error, OverflowError, RecursionError, ValueError) as exc:
+                    re.compile(entry[1:-1], re.IGNORECASE)
+                    pattern = user_regex(entry[1:-1])
+                except (re.error, regex.error, OverflowError, RecursionError, ValueError) as exc:
                     raise self.error(tok.pos, f"alias @{tok.value}: bad regex {entry}: {exc}"
                                      ) from None
-                children.append(Regex(entry, regex, fields, base + (k,)))
+                children.append(Regex(entry, pattern, fields, base + (k,)))
                 continue
             patterns, problem = phrase_patterns(entry)
             if problem or not patterns:

@@ -12,6 +12,7 @@ literal at all (pure NOT, regex only, only 1-char tokens) are always evaluated.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Sequence
 
 import ahocorasick
@@ -63,6 +64,14 @@ def build_plan(node: Node, keys: set[str]) -> Plan:
     function call per profile instead of one per query node."""
     keys.update(t for term in _keyed_terms([node]) for ks in term.keys or () for t, _ in ks)
     return compile_test(_possible(node))
+
+
+def tested_keys(node: Node) -> set[str]:
+    """The literal tokens that `build_plan`'s test for `node` reads: a key under a NOT alone
+    is never read (a NOT of a term is always possible), so a scan need not look for it."""
+    tree = ast.parse(_possible(node), mode="eval")
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str)}
 
 
 class Prefilter:

@@ -12,9 +12,9 @@ loose gap (any separator).
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass, field
 
+from watcher.query.guard import UserRegex
 from watcher.query.normalize import fold_for_matching
 from watcher.query.probe import Probe, probe_for
 from watcher.query.tokens import TOKEN_RE
@@ -76,7 +76,7 @@ class Term:
 @dataclass(frozen=True)
 class Regex:
     display: str
-    regex: re.Pattern[str]
+    regex: UserRegex  # run bounded in time (guard.py)
     fields: tuple[str, ...]
     order: tuple[int, ...]
 

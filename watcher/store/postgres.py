@@ -4,11 +4,20 @@ of daemons can share one database.
 
 Outside `transaction()` each call is its own transaction. A connection found broken is
 reopened at the start of the next transaction. Messages never carry the DSN's password.
+
+A daemon's heartbeat also takes a session-level advisory lock named after the daemon
+(DAEMON_LOCKS, crc32 of its name) and holds it for the life of the connection (taken again
+when the connection is reopened). When the daemon's process dies, its session ends and
+the lock is free: `gone_owners` reads that from pg_locks, so another daemon can take over
+its claims within seconds instead of after the lease. A daemon that is merely slow keeps
+its session, hence its lock and its claims.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +31,8 @@ from watcher.store.sharing import LEASE_FREE, SharingStore
 from watcher.store.sql import outbox_from_row
 
 MIGRATION_LOCK = 0x77617463686572  # "watcher": pg_advisory_xact_lock key for migrating
+DAEMON_LOCKS = 0x77617463  # "watc": first key of each daemon's session lock (two-int form)
+RECONNECT_GRACE = 10.0  # seconds after (re)connecting before judging other daemons' sessions
 _URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*):[^@\s]*@")
 
 
@@ -33,12 +44,15 @@ class PostgresStore(SharingStore):
     """
 
     def __init__(self, dsn: str, *, target_version: int | None = None,
-                 dry: bool = False) -> None:
+                 dry: bool = False, reconnect_grace: float = RECONNECT_GRACE) -> None:
         self.dsn = dsn
         self.label = redact_dsn(dsn)
         self._secrets = [s for s in dsn_secrets(dsn) if len(s) >= 4]
         self._depth = 0
         self._dry = dry
+        self._speaks_for: set[str] = set()  # daemons whose session lock this connection holds
+        self._connected_at = 0.0
+        self._grace = reconnect_grace
         self.conn = self._connect()
         if not dry:
             try:
@@ -59,10 +73,12 @@ class PostgresStore(SharingStore):
 
     def _connect(self) -> psycopg.Connection[dict[str, Any]]:
         try:
-            return psycopg.connect(self.dsn, autocommit=False, row_factory=dict_row,
+            conn = psycopg.connect(self.dsn, autocommit=False, row_factory=dict_row,
                                    connect_timeout=10, application_name="watcher")
         except psycopg.Error as exc:
             raise self._error(exc) from None
+        self._connected_at = time.monotonic()
+        return conn
 
     def _migrate(self, target: int | None) -> None:
         """Each missing migration in its own transaction, under an advisory lock so that
@@ -101,6 +117,8 @@ class PostgresStore(SharingStore):
             return
         if self.conn.closed or self.conn.broken:
             self.conn = self._connect()
+            for owner in sorted(self._speaks_for):  # the old session's locks went with it
+                self._lock_session(owner)
         elif self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.rollback()
 
@@ -142,6 +160,38 @@ class PostgresStore(SharingStore):
         """PostgreSQL checks itself; this only proves the connection answers."""
         return "ok" if self._one("SELECT 1 AS one") else "no answer"
 
+    # -- liveness: a session lock per daemon ----------------------------------------------
+    def _lock_session(self, owner: str) -> None:
+        """Take `owner`'s session lock on this connection (no-op if held); a lock still held
+        by a session of ours the server has not yet seen die is tried again next time."""
+        rows, _ = self._raw("SELECT pg_try_advisory_lock(%s::int, %s::int) AS got",
+                            (DAEMON_LOCKS, owner_key(owner)))
+        if rows and rows[0]["got"]:
+            self._speaks_for.add(owner)
+        else:
+            self._speaks_for.discard(owner)
+
+    def heartbeat(self, owner: str, now: float, info: str = "") -> None:
+        """Record that `owner` is alive, and hold its session lock from now on."""
+        with self.transaction():
+            if owner not in self._speaks_for:
+                self._lock_session(owner)
+            super().heartbeat(owner, now, info)
+
+    def gone_owners(self, owners: Sequence[str]) -> list[str]:
+        """Those of `owners` whose session lock no session holds: their process (or its
+        connection) is gone. None is judged while this connection is young or holds no lock
+        of its own (just reconnected: the others may be reconnecting too)."""
+        if not owners or not self._speaks_for \
+                or time.monotonic() - self._connected_at < self._grace:
+            return []
+        held = {int(r["key"]) for r in self._rows(
+            "SELECT objid::bigint AS key FROM pg_locks WHERE locktype = 'advisory'"
+            " AND classid::bigint = ? AND objsubid = 2 AND granted AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (DAEMON_LOCKS,))}
+        return [owner for owner in owners if owner_key(owner) not in held]
+
     # -- claims: one statement each, FOR UPDATE SKIP LOCKED ---------------------------------
     def claim_feeds(self, urls: Sequence[str], owner: str, now: float, lease: float,
                     limit: int = 1000) -> list[str]:
@@ -175,3 +225,8 @@ class PostgresStore(SharingStore):
             " UPDATE alerts a SET lease_owner = ?, lease_until = ? FROM c WHERE a.id = c.id"
             " RETURNING a.*", (channel, now, owner, now, owner, now + lease))
         return sorted((outbox_from_row(r) for r in rows), key=lambda r: r.id)
+
+
+def owner_key(owner: str) -> int:
+    """The second key of a daemon's session lock: a 31-bit hash of its name."""
+    return zlib.crc32(owner.encode("utf-8")) & 0x7FFFFFFF

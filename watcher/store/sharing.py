@@ -1,20 +1,46 @@
 """Work sharing between daemons on one store: leases on feeds and alerts, heartbeats, and
 cluster-wide singleton jobs.
 
-A lease names its owner (a daemon id) and runs until `lease_until`; a lease whose time has
-passed is free, so the feeds and alerts of a daemon that died are taken over after the lease
-time. These generic versions take the store's write lock for the whole claim (SQLite's
+A lease names its owner (a daemon id, `host:pid:suffix`) and runs until `lease_until`; a
+lease whose time has passed is free. A daemon that is surely dead loses its claims sooner:
+`gone_owners` tells which of some silent daemons are gone (here, for SQLite: a daemon of
+this host whose process no longer exists; PostgreSQL asks whether its session still holds
+the daemon's advisory lock), and the daemon then calls `forget_owner`. The lease stays the
+bound for what neither can see (another host's power loss, a network partition).
+
+These generic versions take the store's write lock for the whole claim (SQLite's
 BEGIN IMMEDIATE); PostgreSQL overrides the claims with SELECT ... FOR UPDATE SKIP LOCKED.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 
 from watcher.store.base import OutboxRow
 from watcher.store.sql import SQLStore
 
 LEASE_FREE = "(lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?)"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this host)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_gone(owner: str) -> bool:
+    """Is `owner` (`host:pid:suffix`) a daemon of this host whose process no longer exists?
+    False whenever that cannot be told (another host, a name of another shape)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
 
 
 class SharingStore(SQLStore):
@@ -99,6 +125,11 @@ class SharingStore(SQLStore):
             self._exec("UPDATE alerts SET lease_owner = NULL, lease_until = 0"
                        " WHERE lease_owner = ?", (owner,))
             self._exec("DELETE FROM daemons WHERE owner = ?", (owner,))
+
+    def gone_owners(self, owners: Sequence[str]) -> list[str]:
+        """Those of `owners` that are surely dead: daemons of this host whose process is gone
+        (a process id reused since is taken for alive: the lease then decides)."""
+        return [owner for owner in owners if process_gone(owner)]
 
     def run_once(self, job: str, owner: str, now: float, period: float) -> bool:
         """True (and `now` recorded) only if no daemon ran `job` in the last `period` seconds.

@@ -51,7 +51,7 @@ def outbox_from_row(r: dict[str, Any]) -> OutboxRow:
         id=int(r["id"]), channel=r["channel"], kind=r["kind"], story_id=r["story_id"],
         profiles=tuple(json.loads(r["profiles"])), urgent=bool(r["urgent"]),
         created_at=r["created_at"], status=r["status"], attempts=r["attempts"],
-        last_error=r["last_error"],
+        last_error=r["last_error"], sent_at=r["sent_at"],
         alert=alert_from_payload(int(r["id"]), r["channel"], r["story_id"], r["payload"]))
 
 
@@ -427,6 +427,21 @@ class SQLStore(Tombstones):
                    " state = excluded.state, episode = excluded.episode, since = excluded.since",
                    (subject, record.state, record.episode, record.since))
 
+    # -- user regexes that reached their time bound ----------------------------------------
+    def record_slow_regex(self, profile: str, pattern: str, feed_url: str, item_key: str,
+                          title: str, now: float) -> bool:
+        """Remember that `pattern` of `profile` reached its time bound on an item; True the
+        first time for that profile, pattern and item (so it is reported once)."""
+        return self._exec(
+            "INSERT INTO slow_regexes (profile, pattern, feed_url, item_key, title, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (profile, pattern, feed_url, item_key)"
+            " DO NOTHING", (profile, pattern, feed_url, item_key, title, now)) > 0
+
+    def slow_regexes(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest of those: profile, pattern, feed_url, item_key, title, seen_at."""
+        return self._rows("SELECT profile, pattern, feed_url, item_key, title, seen_at"
+                          " FROM slow_regexes ORDER BY seen_at DESC, profile LIMIT ?", (limit,))
+
     # -- housekeeping ---------------------------------------------------------------------
     def prune(self, older_than: float, *, tombstones_older_than: float | None = None) -> int:
         """Forget items, stories, finished alerts and silent daemons older than `older_than`;
@@ -442,4 +457,5 @@ class SQLStore(Tombstones):
             self._exec("DELETE FROM alerts WHERE created_at < ? AND status != 'pending'",
                        (older_than,))
             self._exec("DELETE FROM daemons WHERE last_heartbeat < ?", (older_than,))
+            self._exec("DELETE FROM slow_regexes WHERE seen_at < ?", (older_than,))
         return n
