@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import threading
 from datetime import UTC, datetime
 
@@ -183,3 +184,30 @@ def test_a_kill_while_articles_are_fetched_loses_nothing_and_fetches_again(
     assert feed_server.hits("/story") == 2       # fetched again, not skipped
     got = alerts(watcher)
     assert sorted(p for a in got for p in a["profiles"]) == sorted(SEED_PROFILES)  # type: ignore[union-attr]
+
+
+def test_a_site_whose_pages_hang_holds_back_neither_its_alerts_nor_other_feeds(
+        watcher: Watcher, feed_server: FeedServer) -> None:
+    """Twenty teasers whose pages never answer (default per_host 2): each waits at most the
+    fetch timeout, counted from the daemon, and the poll ends with every alert queued."""
+    release = threading.Event()
+    topics = ["radar", "frigate", "drone", "tank", "missile", "satellite", "corvette", "jet",
+              "convoy", "base", "budget", "exercise", "pilot", "hangar", "port", "yard",
+              "engine", "escort", "patrol", "depot"]
+    for i in range(len(topics)):
+        feed_server.hang(f"/slow/{i}", release)
+        feed_server.set_body(f"/slow/{i}", b"<html><body>late</body></html>",
+                             content_type="text/html")
+    rng = random.Random(7)   # twenty different stories: no two join (each its own alert)
+    feed = feed_server.add_feed("/rss", [
+        teaser(i, feed_server.url(f"/slow/{i}"),
+               f"Turkey S-400 {t}: " + " ".join(rng.sample(topics, 6)) + f" {i}",
+               " ".join(rng.sample(topics, 12)) + f" {i * 11}.") for i, t in enumerate(topics)])
+    write_config(watcher, feed, timeout="5s")
+    try:
+        run = watcher("poll", timeout=300)
+    finally:
+        release.set()
+    assert run.code == 0, run.err
+    assert len(alerts(watcher)) == len(topics)
+    assert set(outcomes(watcher).values()) == {"timeout"}

@@ -29,7 +29,7 @@ from watcher.dedup import StorySignature, canonical_url, content_hash, item_key
 from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
-from watcher.models import Alert, FetchResult, Item, Match, ParsedFeed
+from watcher.models import Alert, Article, FetchResult, Item, Match, ParsedFeed
 from watcher.query import Document, make_snippet
 from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.query.matcher import SlowRegex
@@ -65,6 +65,7 @@ class Pipeline:
         self.source = source
         self.rng = rng or random.Random()
         self.settings = router.config.settings
+        self._article_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._thread_edits = frozenset(name for name, cfg in router.config.channels.items()
                                        if getattr(cfg, "on_update", "ignore") == "thread")
 
@@ -253,9 +254,8 @@ class Pipeline:
         knowledge = self._knowledge(feed.url, candidates)
         fetch = [i for i, c in zip(wanted, candidates, strict=True)
                  if c.key not in knowledge.stored and needs_matching(c, knowledge, rules)]
-        timeout = self.settings.timeout_seconds
-        articles = await asyncio.gather(*(self.source.article(ArticleRequest(
-            parsed.items[i].link or "", timeout)) for i in fetch))
+        articles = await asyncio.gather(*(self._article(parsed.items[i].link or "")
+                                          for i in fetch))
         items = list(parsed.items)
         for i, article in zip(fetch, articles, strict=True):
             items[i] = replace(items[i], article=article)
@@ -264,6 +264,25 @@ class Pipeline:
                          article.outcome, f" ({article.detail})" if article.detail else "",
                          extra={"feed": feed.label})
         return replace(parsed, items=tuple(items))
+
+    def _slots(self) -> asyncio.Semaphore:
+        """The article slots of the running loop (a pipeline may serve several runs)."""
+        loop = asyncio.get_running_loop()
+        if self._article_slots is None or self._article_slots[0] is not loop:
+            self._article_slots = (loop, asyncio.Semaphore(max(1, self.settings.concurrency // 2)))
+        return self._article_slots[1]
+
+    async def _article(self, url: str) -> Article:
+        """One page within the fetch timeout, counted from here: waiting for one of the
+        article slots (half the connections, so feeds always keep the other half) and for
+        a worker included. A page that is not done by then is a "timeout"."""
+        timeout = self.settings.timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._slots():
+                    return await self.source.article(ArticleRequest(url, timeout))
+        except TimeoutError:
+            return Article("timeout", detail=f"no article within {timeout:g}s")
 
     def _knowledge(self, feed_url: str, candidates: list[Candidate]) -> Knowledge:
         stored = {key: _known(row) for key, row in

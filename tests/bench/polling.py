@@ -171,10 +171,12 @@ def _toml_value(value: object) -> str:
 def default_config(urls: list[str], state: Path) -> str:
     """config/watcher.toml's [watcher] settings, aliases and profiles, on the bench's feeds.
 
-    Only `state` differs; backfill, per_host, story_window and the rest are the defaults.
+    Only `state` differs, and `article = "never"`: the bench's items link to pages nobody
+    serves here (issue 15 asks for the README targets with article fetching off);
+    backfill, per_host, story_window and the rest are the defaults.
     """
     config = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    settings = {**config["watcher"], "state": str(state)}
+    settings = {**config["watcher"], "state": str(state), "article": "never"}
     lines = ["[watcher]"] + [f"{k} = {_toml_value(v)}" for k, v in settings.items()]
     lines += ["[aliases]"] + [f"{k} = {_toml_value(v)}" for k, v in config["aliases"].items()]
     for profile in config["profiles"]:
