@@ -74,6 +74,7 @@ def test_an_ordinary_item_reports_no_slow_regex() -> None:
     assert [m.profile for m in run.matches] == ["plain"] and run.slow == ()
 
 
+@pytest.mark.slow
 def test_check_warns_about_a_nested_quantifier_and_only_that(watcher: Watcher) -> None:
     watcher.write(f"""
         [watcher]

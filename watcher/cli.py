@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="serve Prometheus metrics and /healthz on this address "
                             "(default: no metrics server)")
     cmd["run"].add_argument("--web", metavar="ADDR:PORT", default=None,
-                            help="also serve the dashboard on this address (default: none)")
+                            help="serve the dashboard here too (default: off)")
     cmd["web"].add_argument("--listen", metavar="ADDR:PORT", default=None,
                             help="where to listen (default: [web] listen, 127.0.0.1:8080)")
     cmd["poll"].add_argument("--dry-run", action="store_true",

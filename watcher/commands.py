@@ -178,7 +178,11 @@ def status_report(config: Config, store: Store, now: float) -> dict[str, Any]:
     daemons = [{"daemon": d["owner"], "info": d.get("info", ""),
                 "last_heartbeat": d["last_heartbeat"], "feeds_held": d.get("feeds", 0)}
                for d in store.daemons()]
-    return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons}
+    slow = [{"profile": r["profile"], "pattern": r["pattern"], "feed": r["feed_url"],
+             "item_key": r["item_key"], "title": r["title"], "at": r["seen_at"]}
+            for r in store.slow_regexes()]
+    return {"now": now, "feeds": feeds, "channels": channels, "daemons": daemons,
+            "slow_regexes": slow}
 
 
 def feed_status(config: Config, states: list[FeedState], leases: dict[str, tuple[str, float]],

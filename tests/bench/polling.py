@@ -199,7 +199,7 @@ def watcher_old_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
     if round_ == "cold":
         feeds = "".join(f'[[feeds]]\nurl = "{u}"\n' for u in urls)
         cfg.write_text(f'[watcher]\nstate = "{tmp}/state.db"\nconcurrency = {CONCURRENCY}\n'
-                       f'per_host = {CONCURRENCY}\nbackfill = "0s"\n{feeds}'
+                       f'per_host = {CONCURRENCY}\nbackfill = "0s"\narticle = "never"\n{feeds}'
                        '[[profiles]]\nname = "p"\nquery = "S-400"\n'
                        '[channels.console]\ntype = "console"\n')
     return [PY, "-m", "watcher", "poll", "-c", str(cfg)]
