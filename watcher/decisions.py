@@ -61,7 +61,7 @@ class Candidate:
     summary: str                  # plain text
     published: float | None       # epoch seconds
     matches: tuple[Match, ...] = ()   # after feed scoping; filled only where `needs_matching`
-    story_print: StoryPrint | None = None   # computed by the fetch workers (or on demand)
+    story_print: StoryPrint | None = None   # computed once an item matched (the pipeline)
     other_url: str | None = None  # its link's canonical URL, when the page names another
 
     @property

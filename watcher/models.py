@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from watcher.storyindex import StoryPrint
+from typing import Literal
 
 AlertKind = Literal["new", "update", "also", "edit", "test", "health", "recovered"]
 """What an alert says (see `Alert`); renderers choose their words and icons by it."""
@@ -49,7 +46,6 @@ class Item:
     author: str = ""
     categories: tuple[str, ...] = ()
     published: datetime | None = None
-    story_print: StoryPrint | None = None   # its story index print (the fetch workers add it)
     article: Article | None = None    # its linked page, fetched for a new teaser item
 
 

@@ -456,5 +456,4 @@ class _Prepared:
             key=item_key(item.guid, item.link, title, text),
             canonical_url=page or link, other_url=link if page and page != link else None,
             content_hash=chash, title=title, summary=summary,
-            published=item.published.timestamp() if item.published else None,
-            story_print=item.story_print))
+            published=item.published.timestamp() if item.published else None))

@@ -124,21 +124,8 @@ async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
 def _parse(body: bytes, result: FetchResult, request: FetchRequest) -> ParsedFeed:
     from watcher.parse import parse_feed
 
-    return with_prints(parse_feed(body, headers=result.headers, url=result.final_url,
-                                  feed_name=request.feed_name,
-                                  known_items=request.known_items))
-
-
-def with_prints(parsed: ParsedFeed) -> ParsedFeed:
-    """Each item with its story index print, computed here (in the worker) once, from the
-    plain texts the pipeline compares (watcher.storyindex)."""
-    from watcher.storyindex import story_print
-    from watcher.text import plain_text
-
-    items = tuple(replace(item, story_print=story_print(plain_text(item.title),
-                                                        plain_text(item.summary)))
-                  for item in parsed.items)
-    return replace(parsed, items=items)
+    return parse_feed(body, headers=result.headers, url=result.final_url,
+                      feed_name=request.feed_name, known_items=request.known_items)
 
 
 async def fetch_article(fetcher: Fetcher, request: ArticleRequest) -> Article:
