@@ -3,8 +3,8 @@
 Pure: no I/O, no clock. `story_print(title, summary)` computes, once per item that
 matched (in the pipeline: five items in six never need one), the item's `StorySignature`
 (watcher.dedup) and three small MinHash sketches. The store keeps the `keys` of every
-story item in an indexed table (`story_keys(key, story_id, created_at)`); a new item looks its `probes` up there
-(stories of the window only), `choose_candidates` keeps at most `CANDIDATES` of the stories
+story item in an indexed table (`story_keys(key, story_id, created_at)`); a new item
+looks its `probes` up there (stories of the window only), `choose_candidates` keeps at most `CANDIDATES` of the stories
 found, and the item is compared with their members by `dedup.find_story`: the same
 comparison, threshold and tie rule as a scan of the window. The keys only choose which
 stories are compared, so clustering is as README.md describes it ("The same story from
