@@ -1,14 +1,15 @@
 """The story index: keys that find a new item's candidate stories without a scan.
 
-Pure: no I/O, no clock. `story_print(title, summary)` computes, once per item that
-matched (in the pipeline: five items in six never need one), the item's `StorySignature`
-(watcher.dedup) and three small MinHash sketches. The store keeps the `keys` of every
-story item in an indexed table (`story_keys(key, story_id, created_at)`); a new item
-looks its `probes` up there (stories of the window only), `choose_candidates` keeps at most `CANDIDATES` of the stories
-found, and the item is compared with their members by `dedup.find_story`: the same
-comparison, threshold and tie rule as a scan of the window. The keys only choose which
-stories are compared, so clustering is as README.md describes it ("The same story from
-several outlets"); a copy the keys miss would be one extra alert, never a false merge.
+Pure: no I/O, no clock. `story_print(title, summary)` computes, once per item that matched
+(in the pipeline: five items in six never need one), the item's `StorySignature`
+(watcher.dedup) and three small MinHash sketches. The store keeps the `keys` of every story
+item in an indexed table (`story_keys(key, story_id, created_at)`); a new item looks its
+`probes` up there (stories of the window only), `choose_candidates` keeps at most
+`CANDIDATES` of the stories found, and the item is compared with their members by
+`dedup.find_story`: the same comparison, threshold and tie rule as a scan of the window. The
+keys only choose which stories are compared, so clustering is as README.md describes it
+("The same story from several outlets"); a copy the keys miss would be one extra alert,
+never a false merge.
 
 **Sketches.** A bottom-k sketch of a set is its k lowest hashes. Of a long item (8+ pairs
 of adjacent summary words, compared by containment of those pairs): the sketch of its word
