@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import html
 import json
 import re
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.articles import DATA, needs_seed, seed_page, seed_teaser
 from tests.support.corpus import SHARED
 from tests.support.runner import REPO
 from watcher.article.extract import MAX_TEXT_BYTES, Outcome, cap_text, extract
@@ -22,30 +22,14 @@ from watcher.config import load_config
 from watcher.models import Item
 from watcher.query import Document, Matcher, make_snippet
 
-DATA = REPO / "tests" / "data" / "articles"
-SEED = SHARED / "seed-article.txt"
 ARTICLES = SHARED / "articles"
 SEED_URL = ("https://www.defensenews.com/global/europe/2021/10/12/"
             "turkey-russia-pledge-defense-industry-cooperation/")
 HTML = {"content-type": "text/html; charset=utf-8"}
 DEFAULT = load_config(REPO / "config" / "watcher.toml", {})
 
-needs_seed = pytest.mark.skipif(not SEED.is_file(), reason=f"{SEED} not found (../shared)")
 needs_articles = pytest.mark.skipif(not ARTICLES.is_dir(),
                                     reason=f"{ARTICLES} not found (../shared)")
-
-
-def seed_page() -> bytes:
-    """Our page frame (navigation, a "most read" rail, comments, footer) around the
-    paragraphs of ../shared/seed-article.txt."""
-    paragraphs = [p.strip() for p in SEED.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    frame = (DATA / "seed-frame.html").read_text(encoding="utf-8")
-    return frame.replace("{{ARTICLE}}", body).encode("utf-8")
-
-
-def seed_teaser() -> str:
-    return SEED.read_text(encoding="utf-8").split("\n")[0]
 
 
 def seed_matcher() -> Matcher:

@@ -4,7 +4,6 @@ default config's aliases and seed profiles."""
 
 from __future__ import annotations
 
-import html
 import json
 import random
 import threading
@@ -13,29 +12,15 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.servers.feeds import FeedServer
-from tests.support.corpus import SHARED
+from tests.support.articles import DATA, needs_seed, seed_page, seed_teaser
 from tests.support.runner import REPO, Watcher
 from watcher.config import load_config
 from watcher.store import open_store
 
 pytestmark = pytest.mark.slow
 
-SEED = SHARED / "seed-article.txt"
-DATA = REPO / "tests" / "data" / "articles"
 DEFAULT = load_config(REPO / "config" / "watcher.toml", {})
 SEED_PROFILES = ["S-400", "TF-X engine", "Turkey submarines"]
-needs_seed = pytest.mark.skipif(not SEED.is_file(), reason=f"{SEED} not found (../shared)")
-
-
-def seed_page() -> bytes:
-    paragraphs = [p.strip() for p in SEED.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    frame = (DATA / "seed-frame.html").read_text(encoding="utf-8")
-    return frame.replace("{{ARTICLE}}", body).encode("utf-8")
-
-
-def seed_teaser() -> str:
-    return SEED.read_text(encoding="utf-8").split("\n")[0]
 
 
 def write_config(watcher: Watcher, feed: str, *, timeout: str = "30s",
