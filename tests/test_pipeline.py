@@ -12,7 +12,8 @@ from watcher.config import FeedConfig, load_config
 from watcher.decisions import Knowledge
 from watcher.engine import local_source
 from watcher.models import Item, Match, ParsedFeed
-from watcher.pipeline import Pipeline, _Prepared
+from watcher.pipeline import Pipeline
+from watcher.prepare import Prepared
 from watcher.routing import Router
 from watcher.store import open_store
 
@@ -136,7 +137,7 @@ def test_a_new_item_is_compared_only_with_the_stories_the_index_finds(
                 summary="Officials in district 42 said the drone contract number 546 was "
                         "signed with supplier 714 after talks lasting 42 weeks on drone "
                         "deliveries.")
-    prepared = [_Prepared.of(copy)]
+    prepared = [Prepared.of(copy)]
     c = replace(prepared[0].candidate, matches=(Match("S-400", ("S-400",)),))
     knowledge = pipeline._with_stories(Knowledge(), [c], NOW)
     compared = {sid for sid, _ in knowledge.stories}
@@ -144,3 +145,35 @@ def test_a_new_item_is_compared_only_with_the_stories_the_index_finds(
     pipeline.record(feed, feed_doc(copy), NOW, first_sight=False)
     joined = pipeline.store.item(feed.url, "id:copy")
     assert joined is not None and joined.story_id == target.story_id
+
+
+def test_story_items_from_before_the_index_are_indexed_once(pipeline: Pipeline) -> None:
+    """A store written before the story index: its recent story items get their keys at
+    the first start, so a copy still joins their story; the search is not run again."""
+    from watcher.pipeline import STORY_INDEX_BUILT
+    from watcher.storyindex import story_print
+
+    store = pipeline.store
+    item = s400(1, NOW)
+    sig = story_print(item.title, item.summary).signature.dumps()
+    with store.transaction():   # as the store held it before migration 7: no keys
+        item_id = store.insert_item(
+            feed_url="https://old.example/feed", key="id:old", canonical_url=None,
+            content_hash="h", feed_name="Old", title=item.title, link=None,
+            summary=item.summary, content="", author="", categories=[], published_at=NOW,
+            seen_at=NOW, matched=["S-400"], story_id=None)
+        story = store.insert_story(sig, item_id, NOW)
+        store.update_item_story(item_id, story, sig)
+    assert pipeline.index_old_stories(NOW) == 1
+    assert store.get_meta(STORY_INDEX_BUILT) == "1"
+    assert store.unindexed_story_items(NOW - DAY) == []
+    feed = pipeline.router.config.feeds[0]
+    copy = replace(item, guid="copy", link="https://a.example/copy")
+    pipeline.record(feed, feed_doc(copy), NOW + 60, first_sight=False)
+    joined = store.item(feed.url, "id:copy")
+    assert joined is not None and joined.story_id == story
+    with store.transaction():   # an unindexed story item now: the search is not run again
+        other = store.insert_story(sig, item_id, NOW)
+        store.update_item_story(item_id, other, sig)
+    assert pipeline.index_old_stories(NOW) == 0
+    assert store.unindexed_story_items(NOW - DAY) == [(other, sig)]

@@ -75,6 +75,26 @@ def test_a_new_store_is_at_the_latest_version(store: Store, dsn: str) -> None:
     assert store.schema_version == migrations(engine)[-1].version >= 2
 
 
+def test_version_10_keeps_each_story_key_once_with_its_newest_time(dsn: str) -> None:
+    """Before version 10 each member of a story stored its keys again."""
+    old = open_at(dsn, 9)
+    with old.transaction():
+        for key, story, at in [(5, 1, T), (5, 1, T + 9), (5, 2, T + 1), (6, 1, T + 2)]:
+            old._exec(  # type: ignore[attr-defined]
+                "INSERT INTO story_keys (key, story_id, created_at) VALUES (?, ?, ?)",
+                (key, story, at))
+    old.close()
+    new = open_store(dsn)
+    try:
+        assert sorted(new.story_hits([5, 6], T)) == [(5, 1), (5, 2), (6, 1)]
+        assert sorted(new.story_hits([5, 6], T + 5)) == [(5, 1)]   # the newest time kept
+        new.add_story_keys(2, [5, 7], T + 20)                    # again: one row, newer
+        assert sorted(new.story_hits([5, 7], T + 10)) == [(5, 2), (7, 2)]
+        assert sorted(new.story_hits([5], T, common=1)) == []     # two stories hold it
+    finally:
+        new.close()
+
+
 def test_a_version_1_store_upgrades_in_place_and_keeps_its_rows(dsn: str) -> None:
     old = open_at(dsn, 1)
     assert old.schema_version == 1
@@ -251,9 +271,13 @@ def test_the_story_index_finds_stories_by_key_within_the_window(store: Store) ->
     store.add_story_keys(story, [1000, 1001], T)                   # two stories share these
     assert sorted(store.story_hits([1000, 1001], T)) == sorted(
         [(1000, story), (1000, other), (1001, story), (1001, other)])
-    assert store.story_hits([1000, 1001], T, per_key=1) == [(1000, story), (1001, story)]
+    # a key indexed more often than `common` is a stock phrase: left out
+    store.add_story_keys(other, [12], T)
+    assert sorted(store.story_hits([1000, 11, 12], T, common=1)) == [(11, story)]
+    assert sorted(store.story_hits([1000, 11, 12], T, common=2)) == sorted(
+        [(1000, story), (1000, other), (11, story), (12, story), (12, other)])
     assert store.story_hits([11], T + 1) == []                     # older than the window
-    assert store.prune_story_keys(T + 5) == 5
+    assert store.prune_story_keys(T + 5) == 6
     assert store.story_hits([12], 0) == [] and len(store.story_hits([1000], 0)) == 1
 
 
