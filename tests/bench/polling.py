@@ -32,8 +32,9 @@ installed is reported and skipped.
 `watcher-article` (issue 15) is the `watcher` row's config with `article = "auto"`
 (watcher's own default) over the same newsroom's items cut to teasers, their first
 sentence (under the 150 words of watcher/article/policy.py), each linking to its own
-news page on the same server (tests/bench/article_pages.py: the item's whole text and
-more, in a page with a menu, rails, comments and a footer; about 60 KB, 740 elements).
+news page on the same server (tests/bench/article_pages.py, news_page.py: the item's
+whole text and more, in a page with a menu, rails, comments and a footer; about 70 KB,
+800 elements, shaped after ../shared/articles).
 Only items within the default `backfill` (and an hour) have a page: watcher fetches no
 other, and a request for a missing page would show as a 404. The `watcher` row keeps
 `article = "never"` and its own items, so the README's targets stay comparable. For
