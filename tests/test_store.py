@@ -16,6 +16,7 @@ from watcher.health import Record as HealthRecord
 from watcher.models import Alert, Snippet
 from watcher.schedule import ARRIVALS_KEPT
 from watcher.store import FeedState, SQLiteStore, Store, is_postgres, open_store
+from watcher.store.base import NewItem
 from watcher.store.postgres import PostgresStore
 from watcher.store.schema import migrations
 
@@ -207,11 +208,33 @@ def test_items_are_found_by_key_canonical_url_or_content(store: Store) -> None:
     assert a != b
     found = store.item("https://f.example/rss", "k1")
     assert found is not None and (found.id, found.matched, found.story_id) == (a, ("navy",), None)
-    by_url = store.known_elsewhere("https://x.example/story", "nothing")
-    assert by_url is not None and by_url.id == a
-    by_hash = store.known_elsewhere(None, "H2")
-    assert by_hash is not None and by_hash.id == b
-    assert store.known_elsewhere("https://y.example/", "H3") is None
+    later = add_item(store, "k3", feed="https://third.example/rss",
+                     canonical="https://x.example/story", chash="H2")
+    by_url, by_hash = store.known_by_identity(
+        ["https://x.example/story", "https://y.example/", "https://x.example/story"],
+        ["nothing", "H2", "H3"])
+    assert {u: i.id for u, i in by_url.items()} == {"https://x.example/story": a}  # the first
+    assert {h: i.id for h, i in by_hash.items()} == {"H2": b} and later > b
+    assert store.known_by_identity([], []) == ({}, {})
+
+
+def test_items_stored_together_are_stored_as_one_by_one(store: Store) -> None:
+    """`insert_items` (the silent new items of a document) writes what `insert_item` does."""
+    row = NewItem(feed_url="https://f.example/rss", key="k1", canonical_url=None,
+                  content_hash="h", feed_name="F", title="Tïtle", link=None, summary="s",
+                  content="c", author="a", categories=["x", "ü"], published_at=None,
+                  seen_at=T, matched=[], story_id=None)
+    with store.transaction():
+        store.insert_items([row, {**row, "key": "k2", "matched": ["navy"], "article": "A",
+                                  "article_outcome": "ok"}])
+        store.insert_items([])
+        one = store.insert_item(**{**row, "key": "k3"})
+    got = store.items("https://f.example/rss", ["k1", "k2", "k3"])
+    assert [got[k].id < one for k in ("k1", "k2")] == [True, True]
+    assert got["k2"].matched == ("navy",) and got["k1"].matched == ()
+    rows = {r["item_key"]: r for r in store.items_since(0)}
+    assert rows["k1"]["categories"] == rows["k3"]["categories"]
+    assert (rows["k2"]["article"], rows["k2"]["article_outcome"]) == ("A", "ok")
 
 
 def test_items_by_keys_in_one_call(store: Store) -> None:

@@ -160,21 +160,10 @@ class SQLStore(Tombstones):
                 found[row["item_key"]] = _stored_item(row)
         return found
 
-    def known_elsewhere(self, canonical_url: str | None, content_hash: str) -> StoredItem | None:
-        """An item already stored under the same canonical URL or the same content."""
-        row = None
-        if canonical_url:
-            row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE canonical_url = ?"
-                            " ORDER BY id LIMIT 1", (canonical_url,))
-        if row is None:
-            row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE content_hash = ?"
-                            " ORDER BY id LIMIT 1", (content_hash,))
-        return None if row is None else _stored_item(row)
-
     def known_by_identity(self, canonical_urls: Sequence[str], content_hashes: Sequence[str]
                           ) -> tuple[dict[str, StoredItem], dict[str, StoredItem]]:
-        """`known_elsewhere` for a whole document: the first stored item (lowest id) of
-        each canonical URL, and of each content hash (two queries per 500)."""
+        """Items stored under other keys, for a whole document: the first (lowest id) of
+        each canonical URL, and of each content hash (two queries per 500 values)."""
         by_url = self._first_by("canonical_url", canonical_urls)
         return by_url, self._first_by("content_hash", content_hashes)
 
