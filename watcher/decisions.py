@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from watcher.dedup import DEFAULT_THRESHOLD, StorySignature, find_story
 from watcher.models import Match
-from watcher.routing import Route
 from watcher.storyindex import StoryPrint, story_print
+
+if TYPE_CHECKING:
+    from watcher.routing import Route
 
 Action = Literal["ignore", "record", "alert"]
 Reason = Literal["repeated", "tombstone", "unchanged", "newly_matching", "edited_title",
@@ -135,7 +137,9 @@ class Decision:
         return self.existing is None and self.action != "ignore"
 
 
-RouteFunc = Callable[[Sequence[Match]], Sequence[Route]]
+# (a string: watcher.routing reads the config, which the worker processes, importing this
+# module for the match window, need not load)
+RouteFunc = Callable[[Sequence[Match]], Sequence["Route"]]
 
 
 def needs_matching(c: Candidate, knowledge: Knowledge, rules: Rules) -> bool:

@@ -319,9 +319,14 @@ def worker_main(conn: Connection, options: dict[str, Any],
 
 
 async def _serve(conn: Connection, options: dict[str, Any], matcher: Matcher | None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from watcher.fetch import Fetcher
 
     loop = asyncio.get_running_loop()
+    # one thread parses and extracts (they hold the GIL: more threads would only add
+    # memory, each with its own malloc arena), while the loop goes on fetching
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse"))
     done = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
     answers: list[tuple[int, Reply]] = []

@@ -442,7 +442,7 @@ def _dedupe_key(planned: PlannedAlert, d: Decision, item_id: int) -> str:
     return f"{planned.kind}:{item_id}"
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=128)
 def _signature(stored: str) -> StorySignature:
     """A stored story signature, parsed once while its story is active: a story's members
     are compared with each new copy, and each keeps the word pairs it computed for that."""
