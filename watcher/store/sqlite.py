@@ -11,9 +11,10 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from watcher.errors import StoreError
+from watcher.store.checkpoint import Checkpointer
 from watcher.store.schema import migrations
 from watcher.store.sharing import SharingStore
 
@@ -40,6 +41,9 @@ class SQLiteStore(SharingStore):
 
     `target_version` stops the migrations at that version (for upgrade tests).
     """
+
+    # the WAL checkpoint thread: None until the first commit, False once it stopped
+    _checkpointer: Checkpointer | None | Literal[False] = None
 
     def __init__(self, path: str, *, target_version: int | None = None) -> None:
         self.path = path
@@ -118,6 +122,25 @@ class SQLiteStore(SharingStore):
         except sqlite3.Error as exc:
             self._rollback()
             raise StoreError(f"state store {self.path}: {exc}") from exc
+        self._checkpoint_later()
+
+    def _checkpoint_later(self) -> None:
+        """Leave WAL checkpoints to a thread of their own (watcher/store/checkpoint.py),
+        started at the first commit (a store that only reads starts none); if it has
+        stopped, SQLite checkpoints during commits again."""
+        if self.path == ":memory:" or self._checkpointer is False:
+            return
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = Checkpointer(self.path)
+                self.db.execute("PRAGMA wal_autocheckpoint=0")
+            elif not self._checkpointer.alive:
+                self._checkpointer = False
+                self.db.execute("PRAGMA wal_autocheckpoint=1000")
+            else:
+                self._checkpointer.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
 
     def _rollback(self) -> None:
         try:
@@ -127,6 +150,8 @@ class SQLiteStore(SharingStore):
             pass
 
     def close(self) -> None:
+        if self._checkpointer:
+            self._checkpointer.close()
         self.db.close()
 
     def snapshot(self) -> SQLiteStore:
