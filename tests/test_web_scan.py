@@ -17,7 +17,7 @@ from watcher.store.reports import Reports
 from watcher.store.sql import SQLStore
 from watcher.web import tester
 from watcher.web.app import query_tester as scan_and_match
-from watcher.web.scan import candidates, literal_plan
+from watcher.web.scan import Folds, candidates, literal_plan
 from watcher.web.tester import run_tester
 
 T = 1_700_000_000.0
@@ -35,6 +35,7 @@ TRICKY = [
     ("Kaan jet", "TUSAŞ KAAN fighter", "<a href='frigate'>link text</a>"),
     ("Fri\u00adgate mit wei\u00adchem Trenn", "cor\u200dvette", "fri&shy;gate"),
     ("Фре\u0301гат", "x fri&lt;b&gt;gate y", "<b title=\"a>b\">fri</b>gate"),
+    ("ФРЕГАТ & Co", "КОРВЕТ < 3 & Frigate", ""),   # markup that decodes to itself
 ]
 QUERIES = ["frigate", "fregate", "@ships", "turkiye", "türkiye", "фрегат", "корвет",
            "strasse", "mass", "finance", "first AND frigate", "S-400", "MQ-9", "tb2",
@@ -76,7 +77,7 @@ def reports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reports]
 def test_the_scan_gives_the_matchers_results_on_tricky_text(reports: Reports, query: str) -> None:
     full = run_tester(query, ALIASES, reports.items_since(0))
     same(scan_and_match(reports, query, ALIASES, 0), full)
-    folds: dict[str, tuple[str, ...]] = {}
+    folds = Folds()
     same(scan_and_match(reports, query, ALIASES, 0, folds), full)   # filling the memo
     same(scan_and_match(reports, query, ALIASES, 0, folds), full)   # from the memo
 
@@ -90,8 +91,34 @@ def test_the_scan_narrows_and_says_when_it_cannot_help(reports: Reports) -> None
     assert got is not None and 0 < len(got) < count
     assert literal_plan(compile_query("NOT frigate").root) is None
     assert literal_plan(compile_query("/fri.ate/").root) is None
-    assert candidates(text + "\x01junk", count, plan) is None     # misaligned: scan all
-    assert candidates("", 0, plan) == []
+    assert candidates(text + b"\x01junk", count, plan) is None    # misaligned: scan all
+    assert candidates(b"", 0, plan) == []
+    assert candidates(b"x\x02frigate", 1, plan) is None          # no id
+    assert candidates(b"1\x02fri\xffgate & more", 1, plan) is None   # not UTF-8
+
+
+def test_one_memo_serves_query_after_query(reports: Reports) -> None:
+    """The dashboard keeps one memo for every query: what an ASCII query kept of an item
+    (Cyrillic needs no folding for it) must not hide a match from a Cyrillic one, and a
+    memo that empties itself when full still gives the matcher's results."""
+    for folds in (Folds(), Folds(budget=300)):
+        for query in [*QUERIES, *reversed(QUERIES)]:
+            full = run_tester(query, ALIASES, reports.items_since(0))
+            same(scan_and_match(reports, query, ALIASES, 0, folds), full)
+
+
+def test_an_item_holding_the_row_separator_is_matched_in_full(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "state.db"))
+    fill(store, [*TRICKY, ("frigate \x01 corvette", "\x02frigate", "")])
+    assert isinstance(store, SQLStore)
+    reports = Reports(store)
+    count, text = reports.search_text(0)
+    plan = literal_plan(compile_query("frigate").root)
+    assert plan is not None and candidates(text, count, plan) is None
+    for query in ("frigate", "@ships AND NOT корвет"):
+        same(scan_and_match(reports, query, ALIASES, 0),
+             run_tester(query, ALIASES, reports.items_since(0)))
+    store.close()
 
 
 CORPORA = [SHARED / "feeds" / "real", SHARED / "feeds" / "hostile"]

@@ -71,7 +71,7 @@ class Dashboard:
         self.token = token or None
         self.clock = clock
         self.env = _env()
-        self.folds: Folds = {}   # the tester's memo (used on the store's thread only)
+        self.folds = Folds()   # the tester's memo (used on the store's thread only)
 
     def _page(self, request: Request, name: str, status: int = 200, **values: Any) -> Response:
         html = self.env.get_template(name).render(path=request.url.path, **values)
