@@ -41,7 +41,9 @@ QUERIES = ["frigate", "fregate", "@ships", "turkiye", "türkiye", "фрегат"
            "strasse", "mass", "finance", "first AND frigate", "S-400", "MQ-9", "tb2",
            '"fighter jet" OR kaan', "frigate AND NOT corvette", "frig*", "navy NEAR/3 frigate",
            "title:frigate", "weather OR quotes", "tusas", "nothing AND NOT here", "NOT frigate",
-           "/fri.ate/", "article:amp", "article:eacute", "article:frigate AND NOT title:frigate"]
+           "/fri.ate/", "article:amp", "article:eacute", "article:frigate AND NOT title:frigate",
+           "category:navy", "category:türkiye AND title:frigate", "author:yilmaz",
+           "feed:fleet AND NOT category:navy", "author:ayse OR title:kaan"]
 
 
 def fill(store: Store, rows: list[tuple[str, str, str]]) -> None:
@@ -50,9 +52,10 @@ def fill(store: Store, rows: list[tuple[str, str, str]]) -> None:
             article = ("The article: fr&eacute;gate &amp; frigate <b>x</b> корвет"
                        if n % 3 == 0 else "")
             store.insert_item(feed_url="https://f.example/rss", key=f"k{n}", canonical_url=None,
-                              content_hash=f"h{n}", feed_name="F", title=title,
-                              link=f"https://f.example/{n}", summary=summary, content=content,
-                              author="", categories=["Türkiye", "Navy"] if n % 2 else [],
+                              content_hash=f"h{n}", feed_name="Fleet News" if n % 4 else "F",
+                              title=title, link=f"https://f.example/{n}", summary=summary,
+                              content=content, author="Ayşe Yılmaz" if n % 3 == 1 else "",
+                              categories=["Türkiye", "Navy"] if n % 2 else [],
                               published_at=T, seen_at=T + n, matched=[], story_id=None,
                               article=article)
 
@@ -89,6 +92,12 @@ def test_the_scan_narrows_and_says_when_it_cannot_help(reports: Reports) -> None
     assert plan is not None
     got = candidates(text, count, plan)
     assert got is not None and 0 < len(got) < count
+    title_only = literal_plan(compile_query("title:frigate AND NOT author:x").root)
+    assert title_only is not None and title_only.fields == ("title", "author")
+    fewer, narrow = reports.search_text(0, title_only.fields)   # only the fields it looks in
+    assert fewer == count and len(narrow) < len(text) // 2
+    in_titles = candidates(narrow, fewer, title_only)
+    assert in_titles is not None and 0 < len(in_titles) < len(got)
     assert literal_plan(compile_query("NOT frigate").root) is None
     assert literal_plan(compile_query("/fri.ate/").root) is None
     assert candidates(text + b"\x01junk", count, plan) is None    # misaligned: scan all

@@ -18,6 +18,9 @@ from watcher.store.sqlite import SQLiteStore
 
 DAY = 86400.0
 ALERT_KINDS = "('new', 'update')"   # the alerts that are hits (not replies, edits, health)
+# the items' column of each field the matcher reads
+COLUMNS = {"title": "title", "summary": "summary", "content": "content", "article": "article",
+           "author": "author", "category": "categories", "feed": "feed_name"}
 _TESTER_COLUMNS = ("id, feed_name, title, link, summary, content, article, author, categories,"
                    " seen_at")
 
@@ -182,18 +185,19 @@ class Reports:
             out.setdefault(r["feed_url"], []).append(float(r["arrived_at"]))
         return out
 
-    def search_text(self, since: float) -> tuple[int, bytes]:
+    def search_text(self, since: float, fields: Sequence[str] = tuple(COLUMNS)
+                    ) -> tuple[int, bytes]:
         """The items seen since then as one UTF-8 byte string, for the tester's literal scan:
-        per item its id and text fields joined by \x02, items joined by \x01; and how many.
-        Bytes, not text: the scan lowers and searches them in C and decodes only the items
-        it must look at closer."""
-        columns = "id, title, summary, content, article, author, feed_name, categories"
+        per item its id and these fields (the matcher's names) joined by \x02, items joined
+        by \x01; and how many. Bytes, not text: the scan lowers and searches them in C and
+        decodes only the items it must look at closer."""
+        columns = ", ".join(["id", *(COLUMNS[name] for name in fields)])
         if self._pg:
             text = f"convert_to(string_agg(concat_ws(chr(2), {columns}), chr(1)), 'UTF8')"
             args: tuple[Any, ...] = (since,)
         else:   # printf builds each row's text at once (|| copies it at each step)
             text = f"CAST(group_concat(printf(?, {columns}), char(1)) AS BLOB)"
-            args = ("\x02".join(["%d", *["%s"] * 7]), since)
+            args = ("\x02".join(["%d", *["%s"] * len(fields)]), since)
         got = self._rows(f"SELECT count(*) AS n, {text} AS text FROM items WHERE seen_at >= ?",
                          args)
         return (int(got[0]["n"]), bytes(got[0]["text"] or b"")) if got else (0, b"")

@@ -227,7 +227,7 @@ def query_tester(reports: Reports, query: str, aliases: Mapping[str, Sequence[st
     the matcher decides (every item in full when the scan cannot help)."""
     plan = plan_of(query, aliases)
     if plan is not None:
-        count, text = reports.search_text(since)
+        count, text = reports.search_text(since, plan.fields)
         ids = candidates(text, count, plan, folds)
         if ids is not None:
             return run_tester(query, aliases, reports.items_by_id(ids), scanned_before=count)

@@ -3,8 +3,9 @@
 Running the matcher over every item of 30 days is too slow for a page (HTML to text and
 normalising every field of 100,000 items takes seconds), so the tester first cuts the field
 of candidates the way the matcher's own prefilter does, but over all items at once: the
-store hands their text as one UTF-8 byte string (`Reports.search_text`), the query's literal
-tokens (`prefilter.build_plan`) are found in it by C code (bytes lowered, then searched),
+store hands their text (the fields the query's terms look in) as one UTF-8 byte string
+(`Reports.search_text`), the query's literal tokens (`prefilter.build_plan`) are found in it
+by C code (bytes lowered, then searched),
 and the prefilter's test says per item whether the query could still be true. Only those
 items are fetched and matched in full, by the real matcher, so the results are the
 matcher's. Python looks at an item only where a token is found in it or where it holds a
@@ -33,7 +34,7 @@ import ahocorasick
 
 from watcher.query.normalize import fold_for_matching as normalize
 from watcher.query.prefilter import build_plan, tested_keys
-from watcher.query.syntax import Node
+from watcher.query.syntax import FIELDS, And, Near, Node, Not, Or, Term
 
 ROW = b"\x01"     # between items in Reports.search_text
 FIELD = b"\x02"   # between an item's id and each of its fields
@@ -68,6 +69,7 @@ _NEEDS_FOLD = {ascii_keys: re.compile(f"[^\x00-\x7f{re.escape(_keeps_apart(ascii
 class LiteralPlan:
     keys: frozenset[str]
     test: Callable[[set[str], set[str]], bool]
+    fields: tuple[str, ...]   # where its terms look (in FIELDS order): the text to search
 
 
 def literal_plan(root: Node) -> LiteralPlan | None:
@@ -77,7 +79,25 @@ def literal_plan(root: Node) -> LiteralPlan | None:
     keys = tested_keys(root)
     if not keys or test(set(), set()):
         return None
-    return LiteralPlan(frozenset(keys), test)
+    looked = _term_fields(root)
+    return LiteralPlan(frozenset(keys), test, tuple(f for f in FIELDS if f in looked))
+
+
+def _term_fields(root: Node) -> set[str]:
+    """Every field some term of the query looks in (a key can only be found there)."""
+    out: set[str] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Term):
+            out.update(node.fields)
+        elif isinstance(node, Not):
+            stack.append(node.child)
+        elif isinstance(node, Near):
+            stack += (node.left, node.right)
+        elif isinstance(node, And | Or):
+            stack += node.children
+    return out
 
 
 class Folds:
