@@ -102,25 +102,29 @@ def _term_fields(root: Node) -> set[str]:
 
 class Folds:
     """What normalising an item's text gave, kept from one query to the next (by the text
-    itself, so an edited item is normalised anew): the slow part, for a desk that tries one
-    query after another over the same days. Emptied when it holds `budget` bytes of text."""
+    itself, without the id: an edited item is normalised anew, a copy of a text in another
+    item is not): the slow part, for a desk that tries one query after another over the
+    same days. Emptied when it holds `budget` bytes of text."""
 
     def __init__(self, budget: int = 256 * 2**20) -> None:
         self._budget = budget
         self._size = 0
-        self._kept: dict[tuple[bool, bytes], tuple[str, ...]] = {}
+        self._kept: dict[bool, dict[bytes, tuple[str, ...]]] = {False: {}, True: {}}
 
-    def get(self, ascii_keys: bool, piece: bytes) -> tuple[str, ...]:
-        key = (ascii_keys, piece)
-        texts = self._kept.get(key)
-        if texts is None:
-            texts = _normalised(piece.decode("utf-8", "surrogatepass"), _NEEDS_FOLD[ascii_keys])
-            size = len(piece) + sum(map(len, texts))
-            if self._size + size > self._budget:
-                self._kept.clear()
-                self._size = 0
-            self._kept[key] = texts
-            self._size += size
+    def kept(self, ascii_keys: bool) -> dict[bytes, tuple[str, ...]]:
+        """What is kept for a query whose keys are all ASCII (or not): read it directly."""
+        return self._kept[ascii_keys]
+
+    def add(self, ascii_keys: bool, piece: bytes) -> tuple[str, ...]:
+        """Normalise `piece` (UnicodeDecodeError if it is not UTF-8) and keep what it gave."""
+        texts = _normalised(piece.decode("utf-8", "surrogatepass"), _NEEDS_FOLD[ascii_keys])
+        size = len(piece) + sum(map(len, texts))
+        if self._size + size > self._budget:
+            for kept in self._kept.values():
+                kept.clear()
+            self._size = 0
+        self._kept[ascii_keys][piece] = texts
+        self._size += size
         return texts
 
 
@@ -145,6 +149,7 @@ def candidates(text: bytes, count: int, plan: LiteralPlan,
         automaton.add_word(key, key)
     automaton.make_automaton()
     memo = Folds() if folds is None else folds
+    kept = memo.kept(ascii_keys)
     at = scanned.find(MARK)
     while at != -1:
         start = text.rfind(ROW, 0, at) + 1
@@ -152,10 +157,16 @@ def candidates(text: bytes, count: int, plan: LiteralPlan,
         end = len(text) if end == -1 else end
         keys = found.get(start)
         if keys is None or not plan.test(keys, keys):   # more keys cannot make it false
-            try:
-                texts = memo.get(ascii_keys, text[start:end])
-            except UnicodeDecodeError:
+            body = text.find(FIELD, start, at) + 1   # after the id
+            if not body:
                 return None
+            piece = text[body:end]
+            texts = kept.get(piece)
+            if texts is None:
+                try:
+                    texts = memo.add(ascii_keys, piece)
+                except UnicodeDecodeError:
+                    return None
             for one in texts:
                 got = {key for _, key in automaton.iter(one)}
                 if got:
