@@ -66,14 +66,19 @@ def same(a: tester.TesterResult, b: tester.TesterResult) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def reports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reports]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
     dsn = (str(tmp_path / "state.db") if request.param == "sqlite"
            else str(request.getfixturevalue("pg_database")))
     store = open_store(dsn)
     fill(store, TRICKY)
     assert isinstance(store, SQLStore)
-    yield Reports(store)
+    yield store
     store.close()
+
+
+@pytest.fixture
+def reports(store: SQLStore) -> Reports:
+    return Reports(store)
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -83,6 +88,22 @@ def test_the_scan_gives_the_matchers_results_on_tricky_text(reports: Reports, qu
     folds = Folds()
     same(scan_and_match(reports, query, ALIASES, 0, folds), full)   # filling the memo
     same(scan_and_match(reports, query, ALIASES, 0, folds), full)   # from the memo
+
+
+def test_the_text_in_parts_holds_every_item_once_and_gives_the_same_results(
+        store: SQLStore) -> None:
+    parts = list(Reports(store, text_part=3).search_texts(0))
+    assert len(parts) == 4 and sum(n for n, _ in parts) == len(TRICKY)
+    rows = sorted(row for _, text in parts for row in text.split(b"\x01"))
+    assert rows == sorted(Reports(store).search_text(0)[1].split(b"\x01"))
+    assert list(Reports(store).search_texts(T + len(TRICKY))) == []   # nothing seen since
+    in_parts = Reports(store, text_part=2)
+    folds = Folds()
+    for query in QUERIES:
+        full = run_tester(query, ALIASES, in_parts.items_since(0))
+        same(scan_and_match(in_parts, query, ALIASES, 0, folds), full)
+        same(scan_and_match(in_parts, query, ALIASES, T + 5), run_tester(
+            query, ALIASES, in_parts.items_since(T + 5)))
 
 
 def test_the_scan_narrows_and_says_when_it_cannot_help(reports: Reports) -> None:
