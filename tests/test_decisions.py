@@ -21,7 +21,9 @@ from watcher.decisions import (
     Rules,
     decide,
     is_new_story,
+    match_window,
     needs_matching,
+    too_old,
 )
 from watcher.dedup import story_signature
 from watcher.models import Match
@@ -220,3 +222,19 @@ def test_deciding_twice_gives_the_same_decisions() -> None:
     """Pure: nothing of one call leaks into the next (ids of new stories included)."""
     items = [cand(), COPY, replace(cand("id:9"), matches=())]
     assert run(items) == run(items)
+
+
+@pytest.mark.parametrize("first_sight", [True, False])
+@pytest.mark.parametrize(("backfill", "retention"), [(DAY, 30 * DAY), (40 * DAY, 30 * DAY),
+                                                     (0.0, 30 * DAY)])
+def test_the_match_window_holds_exactly_the_items_that_are_not_too_old(
+        first_sight: bool, backfill: float, retention: float) -> None:
+    """Workers match only the items inside the window their request carries: it must be
+    the items `decide` does not record as too old, to the second."""
+    rules = Rules(now=NOW, first_sight=first_sight, backfill=backfill, retention=retention)
+    window = match_window(rules)
+    ages = [None, -60.0, 0.0, 1.0, backfill - 1, backfill, backfill + 1, retention - 1,
+            retention, retention + 1, 45 * DAY]
+    for age in ages:
+        published = None if age is None else NOW - age
+        assert window.covers(published) is not too_old(published, rules), (age, first_sight)

@@ -14,9 +14,11 @@ import pytest
 
 from tests.servers.feeds import FeedServer
 from tests.support.waiting import DEADLINE
+from watcher.decisions import MatchWindow
 from watcher.errors import FetchError
 from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
+from watcher.prepare import Profiles
 from watcher.source import Fetched, FetchRequest
 
 T = TypeVar("T")
@@ -91,6 +93,35 @@ def test_results_errors_and_parses_cross_from_the_workers(server: FeedServer) ->
     assert value("watcher_items_parsed_total") == 3
     assert value("watcher_parse_failures_total") == 1
     assert value("watcher_fetch_responses_total", {"code": "404"}) == 1
+
+
+def test_workers_match_the_items_inside_the_window_of_the_request(server: FeedServer) -> None:
+    """Each item comes back with its facts; those the request's window covers are matched
+    in the worker (and printed, when a profile matched), the others are left to the daemon."""
+    feed = server.add_feed("/a", ITEMS)
+    profiles = Profiles({"s400": "S-400", "navy": "frigate"}, {})
+
+    async def scenario(pool: FetchPool) -> list[Fetched]:
+        return [await pool.fetch(FetchRequest(feed, window=window)) for window in
+                (MatchWindow(0.0, undated=True), MatchWindow(0.0, undated=False), None)]
+
+    async def main() -> list[Fetched]:
+        pool = FetchPool(2, OPTIONS, profiles=profiles)
+        try:
+            return await scenario(pool)
+        finally:
+            pool.close()
+
+    inside, undated_out, no_window = asyncio.run(main())
+    assert inside.parsed is not None and undated_out.parsed is not None
+    assert no_window.parsed is not None
+    for item in inside.parsed.items:
+        assert item.facts is not None and item.facts.run is not None
+        assert [m.profile for m in item.facts.run.matches] == ["s400"]
+        assert item.facts.story_print is not None and item.facts.key == f"id:{item.guid}"
+    for item in (*undated_out.parsed.items, *no_window.parsed.items):   # ITEMS are undated
+        assert item.facts is not None and item.facts.run is None
+        assert item.facts.story_print is None and item.facts.summary == "Ankara and the S-400."
 
 
 def test_a_dead_worker_fails_its_fetches_and_a_new_one_takes_over(server: FeedServer) -> None:

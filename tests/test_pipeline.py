@@ -12,7 +12,8 @@ from watcher.config import FeedConfig, load_config
 from watcher.decisions import Knowledge
 from watcher.engine import local_source
 from watcher.models import Item, Match, ParsedFeed
-from watcher.pipeline import Pipeline, _Prepared
+from watcher.pipeline import Pipeline
+from watcher.prepare import Prepared
 from watcher.routing import Router
 from watcher.store import open_store
 
@@ -136,7 +137,7 @@ def test_a_new_item_is_compared_only_with_the_stories_the_index_finds(
                 summary="Officials in district 42 said the drone contract number 546 was "
                         "signed with supplier 714 after talks lasting 42 weeks on drone "
                         "deliveries.")
-    prepared = [_Prepared.of(copy)]
+    prepared = [Prepared.of(copy)]
     c = replace(prepared[0].candidate, matches=(Match("S-400", ("S-400",)),))
     knowledge = pipeline._with_stories(Knowledge(), [c], NOW)
     compared = {sid for sid, _ in knowledge.stories}
@@ -144,3 +145,100 @@ def test_a_new_item_is_compared_only_with_the_stories_the_index_finds(
     pipeline.record(feed, feed_doc(copy), NOW, first_sight=False)
     joined = pipeline.store.item(feed.url, "id:copy")
     assert joined is not None and joined.story_id == target.story_id
+
+
+def test_story_items_from_before_the_index_are_indexed_once(pipeline: Pipeline) -> None:
+    """A store written before the story index: its recent story items get their keys at
+    the first start, so a copy still joins their story; the search is not run again."""
+    from watcher.pipeline import STORY_INDEX_BUILT
+    from watcher.storyindex import story_print
+
+    store = pipeline.store
+    item = s400(1, NOW)
+    sig = story_print(item.title, item.summary).signature.dumps()
+    with store.transaction():   # as the store held it before migration 7: no keys
+        item_id = store.insert_item(
+            feed_url="https://old.example/feed", key="id:old", canonical_url=None,
+            content_hash="h", feed_name="Old", title=item.title, link=None,
+            summary=item.summary, content="", author="", categories=[], published_at=NOW,
+            seen_at=NOW, matched=["S-400"], story_id=None)
+        story = store.insert_story(sig, item_id, NOW)
+        store.update_item_story(item_id, story, sig)
+    assert pipeline.index_old_stories(NOW) == 1
+    assert store.get_meta(STORY_INDEX_BUILT) == "1"
+    assert store.unindexed_story_items(NOW - DAY) == []
+    feed = pipeline.router.config.feeds[0]
+    copy = replace(item, guid="copy", link="https://a.example/copy")
+    pipeline.record(feed, feed_doc(copy), NOW + 60, first_sight=False)
+    joined = store.item(feed.url, "id:copy")
+    assert joined is not None and joined.story_id == story
+    with store.transaction():   # an unindexed story item now: the search is not run again
+        other = store.insert_story(sig, item_id, NOW)
+        store.update_item_story(item_id, other, sig)
+    assert pipeline.index_old_stories(NOW) == 0
+    assert store.unindexed_story_items(NOW - DAY) == [(other, sig)]
+
+
+def _outcome(pipeline: Pipeline) -> tuple[object, ...]:
+    """What a store holds after recording: items (key, profiles, story) and alerts."""
+    store = pipeline.store
+    items = [(r["item_key"], r["matched"], r["story_id"]) for r in store.items_since(0)]
+    alerts = [(a.channel, a.alert.kind, a.alert.title, a.alert.snippet.text)
+              for a in store.pending("console")]
+    return tuple(sorted(items, key=str)), tuple(alerts)
+
+
+def test_items_matched_where_parsed_record_what_matching_here_records(tmp_path: Path) -> None:
+    """The workers' facts (texts, keys, matches, prints) lead to the same items, stories
+    and alerts as the pipeline's own matching, over first sight, edits and copies."""
+    from watcher.decisions import Rules, match_window
+    from watcher.engine import profiles_of
+    from watcher.prepare import with_facts
+
+    def fresh() -> Pipeline:
+        config = load_config(tmp_path / "w.toml", {})
+        return Pipeline(Router(config), open_store(":memory:"), local_source(config))
+
+    (tmp_path / "w.toml").write_text(
+        '[watcher]\nretention = "30d"\nbackfill = "24h"\n[[feeds]]\nurl = "https://a.example/feed"\n'
+        '[[profiles]]\nname = "S-400"\nquery = "S-400"\n'
+        '[[profiles]]\nname = "text"\nquery = "text NEAR/3 number"\n'
+        '[channels.console]\ntype = "console"\n')
+    old = s400(1, NOW - 2 * DAY)
+    docs = [(feed_doc(s400(1, NOW - 2 * DAY), s400(2, NOW - 60), s400(3, None)), NOW, True),
+            (feed_doc(replace(old, summary=old.summary + " Update."), s400(4, NOW + 30),
+                      replace(s400(5, NOW + 40), guid="copy-of-2", summary=s400(2, 0).summary,
+                              title=s400(2, 0).title)), NOW + 60, False)]
+    here, there = fresh(), fresh()
+    matcher = profiles_of(there.router.config).matcher()
+    for doc, now, first_sight in docs:
+        feed = here.router.config.feeds[0]
+        here.record(feed, doc, now, first_sight)
+        window = match_window(Rules(now=now, first_sight=first_sight, backfill=DAY,
+                                    retention=30 * DAY))
+        there.record(feed, with_facts(doc, matcher, window), now, first_sight)
+    assert _outcome(here) == _outcome(there)
+    assert len(_outcome(here)[1]) >= 3
+
+
+def test_the_pipeline_trusts_the_match_run_of_the_facts_and_matches_the_rest(
+        pipeline: Pipeline) -> None:
+    """Facts matched where the item was parsed are used as they are (a matcher without
+    the profile finds nothing, so nothing alerts); an item outside their window (an edit
+    of an old item) is matched here."""
+    from watcher.decisions import MatchWindow
+    from watcher.prepare import Profiles, with_facts
+
+    feed = pipeline.router.config.feeds[0]
+    blind = Profiles({"S-400": "nothing-here"}, {}).matcher()
+    inside = with_facts(feed_doc(s400(1, NOW - 60)), blind, MatchWindow(NOW - DAY, True))
+    assert pipeline.record(feed, inside, NOW, first_sight=False).alerts == 0
+    old = replace(s400(2, NOW - 3 * DAY), title="Story 2", summary="Nothing to see.")
+    assert pipeline.record(feed, feed_doc(old), NOW, first_sight=False).alerts == 0
+    edit = replace(old, summary="Now about the S-400.")   # outside the window: matched here
+    outside = with_facts(feed_doc(edit), blind, MatchWindow(NOW - DAY, True))
+    assert outside.items[0].facts is not None and outside.items[0].facts.run is None
+    done = pipeline.record(feed, outside, NOW + 60, first_sight=False)
+    stored = pipeline.store.item(feed.url, "id:id-2")
+    assert stored is not None and stored.matched == ("S-400",)
+    assert (done.new_items, done.alerts) == (0, 1)

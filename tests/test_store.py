@@ -16,6 +16,7 @@ from watcher.health import Record as HealthRecord
 from watcher.models import Alert, Snippet
 from watcher.schedule import ARRIVALS_KEPT
 from watcher.store import FeedState, SQLiteStore, Store, is_postgres, open_store
+from watcher.store.base import NewItem
 from watcher.store.postgres import PostgresStore
 from watcher.store.schema import migrations
 
@@ -73,6 +74,26 @@ def add_item(s: Store, key: str, *, feed: str = "https://f.example/rss", seen: f
 def test_a_new_store_is_at_the_latest_version(store: Store, dsn: str) -> None:
     engine = "postgres" if is_postgres(dsn) else "sqlite"
     assert store.schema_version == migrations(engine)[-1].version >= 2
+
+
+def test_version_10_keeps_each_story_key_once_with_its_newest_time(dsn: str) -> None:
+    """Before version 10 each member of a story stored its keys again."""
+    old = open_at(dsn, 9)
+    with old.transaction():
+        for key, story, at in [(5, 1, T), (5, 1, T + 9), (5, 2, T + 1), (6, 1, T + 2)]:
+            old._exec(  # type: ignore[attr-defined]
+                "INSERT INTO story_keys (key, story_id, created_at) VALUES (?, ?, ?)",
+                (key, story, at))
+    old.close()
+    new = open_store(dsn)
+    try:
+        assert sorted(new.story_hits([5, 6], T)) == [(5, 1), (5, 2), (6, 1)]
+        assert sorted(new.story_hits([5, 6], T + 5)) == [(5, 1)]   # the newest time kept
+        new.add_story_keys(2, [5, 7], T + 20)                    # again: one row, newer
+        assert sorted(new.story_hits([5, 7], T + 10)) == [(5, 2), (7, 2)]
+        assert sorted(new.story_hits([5], T, common=1)) == []     # two stories hold it
+    finally:
+        new.close()
 
 
 def test_a_version_1_store_upgrades_in_place_and_keeps_its_rows(dsn: str) -> None:
@@ -187,11 +208,33 @@ def test_items_are_found_by_key_canonical_url_or_content(store: Store) -> None:
     assert a != b
     found = store.item("https://f.example/rss", "k1")
     assert found is not None and (found.id, found.matched, found.story_id) == (a, ("navy",), None)
-    by_url = store.known_elsewhere("https://x.example/story", "nothing")
-    assert by_url is not None and by_url.id == a
-    by_hash = store.known_elsewhere(None, "H2")
-    assert by_hash is not None and by_hash.id == b
-    assert store.known_elsewhere("https://y.example/", "H3") is None
+    later = add_item(store, "k3", feed="https://third.example/rss",
+                     canonical="https://x.example/story", chash="H2")
+    by_url, by_hash = store.known_by_identity(
+        ["https://x.example/story", "https://y.example/", "https://x.example/story"],
+        ["nothing", "H2", "H3"])
+    assert {u: i.id for u, i in by_url.items()} == {"https://x.example/story": a}  # the first
+    assert {h: i.id for h, i in by_hash.items()} == {"H2": b} and later > b
+    assert store.known_by_identity([], []) == ({}, {})
+
+
+def test_items_stored_together_are_stored_as_one_by_one(store: Store) -> None:
+    """`insert_items` (the silent new items of a document) writes what `insert_item` does."""
+    row = NewItem(feed_url="https://f.example/rss", key="k1", canonical_url=None,
+                  content_hash="h", feed_name="F", title="Tïtle", link=None, summary="s",
+                  content="c", author="a", categories=["x", "ü"], published_at=None,
+                  seen_at=T, matched=[], story_id=None)
+    with store.transaction():
+        store.insert_items([row, {**row, "key": "k2", "matched": ["navy"], "article": "A",
+                                  "article_outcome": "ok"}])
+        store.insert_items([])
+        one = store.insert_item(**{**row, "key": "k3"})
+    got = store.items("https://f.example/rss", ["k1", "k2", "k3"])
+    assert [got[k].id < one for k in ("k1", "k2")] == [True, True]
+    assert got["k2"].matched == ("navy",) and got["k1"].matched == ()
+    rows = {r["item_key"]: r for r in store.items_since(0)}
+    assert rows["k1"]["categories"] == rows["k3"]["categories"]
+    assert (rows["k2"]["article"], rows["k2"]["article_outcome"]) == ("A", "ok")
 
 
 def test_items_by_keys_in_one_call(store: Store) -> None:
@@ -251,9 +294,13 @@ def test_the_story_index_finds_stories_by_key_within_the_window(store: Store) ->
     store.add_story_keys(story, [1000, 1001], T)                   # two stories share these
     assert sorted(store.story_hits([1000, 1001], T)) == sorted(
         [(1000, story), (1000, other), (1001, story), (1001, other)])
-    assert store.story_hits([1000, 1001], T, per_key=1) == [(1000, story), (1001, story)]
+    # a key indexed more often than `common` is a stock phrase: left out
+    store.add_story_keys(other, [12], T)
+    assert sorted(store.story_hits([1000, 11, 12], T, common=1)) == [(11, story)]
+    assert sorted(store.story_hits([1000, 11, 12], T, common=2)) == sorted(
+        [(1000, story), (1000, other), (11, story), (12, story), (12, other)])
     assert store.story_hits([11], T + 1) == []                     # older than the window
-    assert store.prune_story_keys(T + 5) == 5
+    assert store.prune_story_keys(T + 5) == 6
     assert store.story_hits([12], 0) == [] and len(store.story_hits([1000], 0)) == 1
 
 

@@ -52,7 +52,7 @@ TEXT = st.one_of(st.text(max_size=200), HTMLISH)
 
 def _stored(title: str, summary: str, content: str, guid: str | None, link: str | None,
             hash_: object, key: object, signature: object) -> tuple[str, ...]:
-    """What the pipeline stores for an item (watcher.pipeline._Prepared, story signature)."""
+    """What the pipeline stores for an item (watcher.prepare.Prepared, story signature)."""
     t, s, c = (plain_text(title), plain_text(summary), plain_text(content))
     text = f"{s}\n{c}"
     return (t, s, c, hash_(t, text), key(guid, link, t, text),  # type: ignore[operator]

@@ -149,6 +149,25 @@ def needs_matching(c: Candidate, knowledge: Knowledge, rules: Rules) -> bool:
     return c.key not in knowledge.elsewhere and not too_old(c.published, rules)
 
 
+@dataclass(frozen=True)
+class MatchWindow:
+    """The items worth matching where they are parsed: published since `since` (epoch
+    seconds), and undated ones when `undated` (`match_window`)."""
+
+    since: float
+    undated: bool
+
+    def covers(self, published: float | None) -> bool:
+        return self.undated if published is None else published >= self.since
+
+
+def match_window(rules: Rules) -> MatchWindow:
+    """The items that are not `too_old`: the ones worth matching before deciding."""
+    if rules.first_sight:
+        return MatchWindow(rules.now - min(rules.backfill, rules.retention), undated=False)
+    return MatchWindow(rules.now - rules.retention, undated=True)
+
+
 def too_old(published: float | None, rules: Rules) -> bool:
     """Older than the backfill (or undated) on a first poll, or older than the retention."""
     if rules.first_sight and (published is None or published < rules.now - rules.backfill):

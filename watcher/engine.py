@@ -27,6 +27,7 @@ from watcher.fetchpool import FetchPool
 from watcher.metrics import Metrics
 from watcher.models import Alert, AlertKind, Match, Snippet
 from watcher.pipeline import Pipeline, PollOutcome
+from watcher.prepare import Profiles
 from watcher.routing import Router
 from watcher.source import FetchSource, LocalSource
 from watcher.store import Store
@@ -43,9 +44,15 @@ def fetcher_options(settings: WatcherSettings) -> dict[str, Any]:
             "max_bytes": s.max_bytes}
 
 
+def profiles_of(config: Config) -> Profiles:
+    """The config's queries and aliases, for a source that matches where it parses."""
+    return Profiles({p.name: p.query for p in config.profiles},
+                    {name: list(terms) for name, terms in config.aliases.items()})
+
+
 def local_source(config: Config, metrics: Metrics | None = None) -> LocalSource:
-    """Fetch and parse in this process, with the config's limits."""
-    return LocalSource(fetcher_options(config.settings), metrics)
+    """Fetch, parse and match in this process, with the config's limits and profiles."""
+    return LocalSource(fetcher_options(config.settings), metrics, profiles_of(config))
 
 
 class CountingRouter(Router):
@@ -107,7 +114,8 @@ class Engine:
         self.router = CountingRouter(config, self.metrics)
         s = config.settings
         self.source: FetchSource = source or FetchPool(
-            s.parse_workers or os.cpu_count() or 1, fetcher_options(s), self.metrics)
+            s.parse_workers or os.cpu_count() or 1, fetcher_options(s), self.metrics,
+            profiles_of(config))
         self.pipeline = Pipeline(self.router, store, self.source)
         self.pipeline.index_old_stories(clock())
         tz = s.tz

@@ -57,6 +57,8 @@ Reply = Answer | Article
 
 if TYPE_CHECKING:   # workers import this module: they need neither metrics nor its library
     from watcher.metrics import Metrics
+    from watcher.prepare import Profiles
+    from watcher.query import Matcher
 
 log = logging.getLogger("watcher.fetchpool")
 
@@ -77,10 +79,12 @@ SPARE = 2   # requests a worker holds beyond its connections, so it never waits 
 
 class FetchPool:
     def __init__(self, workers: int, fetcher_options: dict[str, Any],
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, profiles: Profiles | None = None) -> None:
         """`fetcher_options` are Fetcher's; `metrics` counts fetches and parses as the
-        Fetcher and the parser pool do."""
+        Fetcher and the parser pool do; each worker matches the items it parses against
+        `profiles` (watcher.prepare), when given."""
         self.metrics = metrics
+        self.profiles = profiles
         self.size = max(1, workers)
         self.options = dict(fetcher_options)
         per_host = int(self.options.get("per_host", 2))
@@ -110,8 +114,8 @@ class FetchPool:
             return worker
         ctx = _context()
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=worker_main, args=(child, self.options), daemon=True,
-                              name=f"watcher-fetch-{i}")
+        process = ctx.Process(target=worker_main, args=(child, self.options, self.profiles),
+                              daemon=True, name=f"watcher-fetch-{i}")
         with _terms_ignored():   # the first start launches the fork server
             process.start()
         child.close()
@@ -252,7 +256,8 @@ def _context() -> Any:
     process that imports the fetcher and the parser once, instead of each worker importing
     them again (and never a fork of the daemon itself, with its threads and locks)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["watcher.fetchpool", "watcher.fetch", "watcher.parse"])
+    ctx.set_forkserver_preload(["watcher.fetchpool", "watcher.fetch", "watcher.parse",
+                                "watcher.prepare"])
     return ctx
 
 
@@ -301,7 +306,8 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def worker_main(conn: Connection, options: dict[str, Any]) -> None:
+def worker_main(conn: Connection, options: dict[str, Any],
+                profiles: Profiles | None = None) -> None:
     """A worker process: serve fetch requests from `conn` until it closes."""
     from watcher.parse import install_feedparser_patches
     die_with_parent()
@@ -309,10 +315,10 @@ def worker_main(conn: Connection, options: dict[str, Any]) -> None:
     # SIGTERM is ignored already (inherited from the fork server); the fork server gives
     # its children back the default SIGINT, which Ctrl-C would deliver here too
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve(conn, options))
+    asyncio.run(_serve(conn, options, profiles.matcher() if profiles is not None else None))
 
 
-async def _serve(conn: Connection, options: dict[str, Any]) -> None:
+async def _serve(conn: Connection, options: dict[str, Any], matcher: Matcher | None) -> None:
     from watcher.fetch import Fetcher
 
     loop = asyncio.get_running_loop()
@@ -341,7 +347,7 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
             done.set()
             return
         for req_id, request in batch:
-            task = loop.create_task(_answer(fetcher, reply, req_id, request))
+            task = loop.create_task(_answer(fetcher, matcher, reply, req_id, request))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -352,14 +358,14 @@ async def _serve(conn: Connection, options: dict[str, Any]) -> None:
             task.cancel()
 
 
-async def _answer(fetcher: Any, reply: Callable[[int, Reply], None], req_id: int,
-                  request: Request) -> None:
+async def _answer(fetcher: Any, matcher: Matcher | None, reply: Callable[[int, Reply], None],
+                  req_id: int, request: Request) -> None:
     answer: Reply
     try:
         if isinstance(request, ArticleRequest):
             answer = await fetch_article(fetcher, request)
         else:
-            answer = await fetch_and_parse(fetcher, request)
+            answer = await fetch_and_parse(fetcher, request, matcher)
     except Exception as exc:  # noqa: BLE001 - a bug must cost this one feed, not the worker
         answer = FetchFailed.ours(f"internal error: {type(exc).__name__}: {exc}"[:300])
     reply(req_id, answer)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from watcher.prepare import ItemFacts
 
 AlertKind = Literal["new", "update", "also", "edit", "test", "health", "recovered"]
 """What an alert says (see `Alert`); renderers choose their words and icons by it."""
@@ -47,6 +50,8 @@ class Item:
     categories: tuple[str, ...] = ()
     published: datetime | None = None
     article: Article | None = None    # its linked page, fetched for a new teaser item
+    # its texts, identities and matches, computed where it was parsed (watcher.prepare)
+    facts: ItemFacts | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -23,22 +23,24 @@ from watcher.decisions import (
     PlannedAlert,
     Rules,
     decide,
+    match_window,
     needs_matching,
 )
-from watcher.dedup import StorySignature, canonical_url, content_hash, item_key
+from watcher.dedup import StorySignature
 from watcher.discover import advertised_key, html_page_problem
 from watcher.errors import FetchError
 from watcher.faults import crash_point
-from watcher.models import Alert, Article, FetchResult, Item, Match, ParsedFeed
-from watcher.query import Document, make_snippet
+from watcher.models import Alert, Article, FetchResult, Match, ParsedFeed
+from watcher.prepare import Prepared
+from watcher.query import make_snippet
 from watcher.query.guard import BOUND as GUARD_BOUND
 from watcher.query.matcher import SlowRegex
 from watcher.routing import Router
 from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failure
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
+from watcher.store.base import NewItem
 from watcher.storyindex import COMMON, choose_candidates, print_of
-from watcher.text import plain_text
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -53,6 +55,10 @@ class PollOutcome:
     alerts: int = 0      # alerts queued
     error: str | None = None
     old_items: int = 0   # new items recorded silently as older than backfill
+
+
+# meta key: the story items of a store from before the index are indexed
+STORY_INDEX_BUILT = "story_index_built"
 
 
 class Pipeline:
@@ -70,15 +76,20 @@ class Pipeline:
                                        if getattr(cfg, "on_update", "ignore") == "thread")
 
     def index_old_stories(self, now: float) -> int:
-        """Index the recent story items of a store written before the story index (once,
-        at start): copies of those stories still join them."""
+        """Index the recent story items of a store written before the story index, so that
+        copies of those stories still join them. Once per store (the meta key
+        `story_index_built` says it was done): the search for them is a slow query, and
+        every item stored since carries its keys."""
+        if self.store.get_meta(STORY_INDEX_BUILT) is not None:
+            return 0
         since = now - self.settings.story_window_seconds
         rows = self.store.unindexed_story_items(since)
+        with self.store.transaction():
+            for story_id, signature in rows:
+                keys = print_of(StorySignature.loads(signature)).keys
+                self.store.add_story_keys(story_id, keys, now)
+            self.store.set_meta(STORY_INDEX_BUILT, "1")
         if rows:
-            with self.store.transaction():
-                for story_id, signature in rows:
-                    keys = print_of(StorySignature.loads(signature)).keys
-                    self.store.add_story_keys(story_id, keys, now)
             log.info("story index: %d recent story item(s) indexed", len(rows))
         return len(rows)
 
@@ -93,7 +104,8 @@ class Pipeline:
         request = FetchRequest(
             url=state.current_url or feed.url, etag=state.etag,
             last_modified=state.last_modified, known_hash=state.body_hash,
-            feed_name=feed.name, known_items=frozenset((state.item_digests or "").split()))
+            feed_name=feed.name, known_items=frozenset((state.item_digests or "").split()),
+            window=match_window(self._rules(now, state.first_polled_at is None)))
         try:
             fetched = await self.source.fetch(request)
         except FetchError as exc:
@@ -202,17 +214,19 @@ class Pipeline:
 
         Read what the store knows of the items, match those whose matches matter, decide
         (watcher.decisions, pure), then apply the decisions here."""
-        prepared = [_Prepared.of(item) for item in parsed.items]
+        prepared = [Prepared.of(item) for item in parsed.items]
         rules = self._rules(now, first_sight)
         knowledge = self._knowledge(feed.url, [p.candidate for p in prepared])
         slow: list[tuple[SlowRegex, Candidate]] = []
         for p in prepared:
             if needs_matching(p.candidate, knowledge, rules):
-                run = self.router.matcher.run(p.doc)
+                # matched where it was parsed, unless outside the window it was sent with
+                # (an edit of an old item) or its article came since
+                run = p.run if p.run is not None else self.router.matcher.run(p.doc)
                 matches = tuple(self.router.scoped(run.matches, feed))
                 c = p.candidate
-                p.candidate = replace(c, matches=matches, story_print=c.print if matches
-                                      else c.story_print)
+                prt = (p.facts.story_print or c.print) if matches else None
+                p.candidate = replace(c, matches=matches, story_print=prt)
                 slow.extend((s, p.candidate) for s in run.slow)
         knowledge = self._with_stories(knowledge, [p.candidate for p in prepared], now)
         decisions = decide([p.candidate for p in prepared], knowledge, rules,
@@ -250,7 +264,7 @@ class Pipeline:
         if not wanted:
             return parsed
         rules = self._rules(now, first_sight)
-        candidates = [_Prepared.of(parsed.items[i]).candidate for i in wanted]
+        candidates = [Prepared.of(parsed.items[i]).candidate for i in wanted]
         knowledge = self._knowledge(feed.url, candidates)
         fetch = [i for i, c in zip(wanted, candidates, strict=True)
                  if c.key not in knowledge.stored and needs_matching(c, knowledge, rules)]
@@ -288,14 +302,20 @@ class Pipeline:
         stored = {key: _known(row) for key, row in
                   self.store.items(feed_url, [c.key for c in candidates]).items()}   # one query
         tombstoned = self._tombstoned(feed_url, [c for c in candidates if c.key not in stored])
+        unknown = [c for c in candidates if c.key not in stored and c.key not in tombstoned]
+        if not unknown:
+            return Knowledge(stored=stored, tombstoned=tombstoned)
+        # the same URL or content stored under another key (two queries for the document)
+        by_url, by_hash = self.store.known_by_identity(
+            [u for c in unknown for u in (c.canonical_url, c.other_url) if u],
+            [c.content_hash for c in unknown])
         elsewhere: dict[str, Known] = {}
-        for c in candidates:
-            if c.key not in stored and c.key not in elsewhere and c.key not in tombstoned:
-                row = self.store.known_elsewhere(c.canonical_url, c.content_hash)
-                if row is None and c.other_url:
-                    row = self.store.known_elsewhere(c.other_url, c.content_hash)
-                if row is not None:
-                    elsewhere[c.key] = _known(row)
+        for c in unknown:
+            row = ((by_url.get(c.canonical_url) if c.canonical_url else None)
+                   or by_hash.get(c.content_hash)
+                   or (by_url.get(c.other_url) if c.other_url else None))
+            if row is not None:
+                elsewhere.setdefault(c.key, _known(row))
         return Knowledge(stored=stored, elsewhere=elsewhere, tombstoned=tombstoned)
 
     def _tombstoned(self, feed_url: str, unknown: list[Candidate]) -> frozenset[str]:
@@ -325,7 +345,7 @@ class Pipeline:
         if fresh:
             postings: dict[int, list[int]] = {}
             for key, sid in self.store.story_hits([p for c in fresh for p in c.print.probes],
-                                                  since, per_key=COMMON + 1):
+                                                  since, common=COMMON):
                 postings.setdefault(key, []).append(sid)
             for c in fresh:
                 ids.update(choose_candidates({k: postings[k] for k in c.print.probes
@@ -335,10 +355,11 @@ class Pipeline:
         return replace(knowledge, stories=stories,
                        story_channels=self.store.story_channels_of(sorted(edited | ids)))
 
-    def _apply(self, feed: FeedConfig, prepared: list[_Prepared], decisions: list[Decision],
+    def _apply(self, feed: FeedConfig, prepared: list[Prepared], decisions: list[Decision],
                now: float) -> Recorded:
         started: dict[int, int] = {}   # stories started here: decisions' number → store id
         new_items = alerts = old_items = 0
+        silent: list[NewItem] = []   # new items nothing refers to: stored together
         for p, d in zip(prepared, decisions, strict=True):
             if d.action == "ignore":
                 continue
@@ -346,7 +367,13 @@ class Pipeline:
             if d.existing is None:
                 new_items += 1
                 old_items += d.reason == "too_old"
-                item_id = self._insert(feed, p, d, None if d.story_print else story_id, now)
+                row = self._new_item(feed, p, d, None if d.story_print else story_id, now)
+                if not d.alerts and d.story_print is None:
+                    silent.append(row)
+                    continue
+                self.store.insert_items(silent)   # first, so ids keep the document's order
+                silent.clear()
+                item_id = self.store.insert_item(**row)
             else:
                 item_id = d.existing.id
             if d.starts_story and d.story_id is not None and d.story_print is not None:
@@ -365,12 +392,13 @@ class Pipeline:
                 alerts += self._queue(self._alert(planned, p, story_id),
                                       _dedupe_key(planned, d, item_id), item_id,
                                       planned.urgent, now)
+        self.store.insert_items(silent)
         return Recorded(new_items, alerts, old_items)
 
-    def _insert(self, feed: FeedConfig, p: _Prepared, d: Decision, story_id: int | None,
-                now: float) -> int:
+    def _new_item(self, feed: FeedConfig, p: Prepared, d: Decision, story_id: int | None,
+                  now: float) -> NewItem:
         item, c = p.item, d.candidate
-        return self.store.insert_item(
+        return NewItem(
             feed_url=feed.url, key=c.key, canonical_url=c.canonical_url,
             content_hash=c.content_hash, feed_name=item.feed_name, title=c.title,
             link=item.link, summary=p.summary, content=p.content, author=item.author,
@@ -379,7 +407,7 @@ class Pipeline:
             article=item.article.text if item.article else "",
             article_outcome=item.article.outcome if item.article else None)
 
-    def _alert(self, planned: PlannedAlert, p: _Prepared, story_id: int | None) -> Alert:
+    def _alert(self, planned: PlannedAlert, p: Prepared, story_id: int | None) -> Alert:
         matches = planned.matches
         terms = tuple(dict.fromkeys(t for m in matches for t in m.terms))
         snippet = make_snippet(p.doc, matches[0] if matches else _EMPTY)
@@ -427,33 +455,3 @@ class Recorded:
     new_items: int     # items never seen before, now stored
     alerts: int        # alerts queued
     old_items: int     # new items recorded silently as older than backfill or retention
-
-
-@dataclass
-class _Prepared:
-    """An item with its plain texts, its document for matching and its candidate."""
-
-    item: Item
-    doc: Document
-    summary: str
-    content: str
-    candidate: Candidate
-
-    @classmethod
-    def of(cls, item: Item) -> _Prepared:
-        summary, content = plain_text(item.summary), plain_text(item.content)
-        title = plain_text(item.title)
-        text = f"{summary}\n{content}"
-        article = item.article
-        doc = Document(title=item.title, summary=item.summary, content=item.content,
-                       author=item.author, categories=item.categories, feed=item.feed_name,
-                       article=article.text if article else "")
-        chash = content_hash(title, text)
-        link = canonical_url(item.link) if item.link else None
-        # the page's own canonical URL (same site, not its home page) is the item's identity
-        page = canonical_url(article.identity) if article and article.identity else None
-        return cls(item, doc, summary, content, Candidate(
-            key=item_key(item.guid, item.link, title, text),
-            canonical_url=page or link, other_url=link if page and page != link else None,
-            content_hash=chash, title=title, summary=summary,
-            published=item.published.timestamp() if item.published else None))

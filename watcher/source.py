@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from watcher.decisions import MatchWindow
 from watcher.errors import FetchError, FetchErrorKind, ParseError
 from watcher.models import Article, ArticleOutcome, FetchResult, ParsedFeed
 
@@ -27,6 +28,8 @@ from watcher.models import Article, ArticleOutcome, FetchResult, ParsedFeed
 if TYPE_CHECKING:
     from watcher.fetch import Fetcher
     from watcher.metrics import Metrics
+    from watcher.prepare import Profiles
+    from watcher.query import Matcher
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class FetchRequest:
     known_hash: str | None = None          # the last body's hash: equal means unchanged
     feed_name: str | None = None
     known_items: frozenset[str] = frozenset()   # digests of the last document's items
+    window: MatchWindow | None = None   # the items to match where parsed (none: no item)
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,11 @@ class FetchSource(Protocol):
     async def aclose(self) -> None: ...
 
 
-async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
-    """The one fetch-and-parse step, run by the workers and by `LocalSource`."""
+async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest,
+                          matcher: Matcher | None = None) -> Answer:
+    """The one fetch-and-parse step, run by the workers and by `LocalSource`: each parsed
+    item gets its facts (watcher.prepare), matched by `matcher` inside the request's
+    window."""
     from watcher.parse import body_hash
 
     started = time.monotonic()
@@ -115,17 +122,20 @@ async def fetch_and_parse(fetcher: Fetcher, request: FetchRequest) -> Answer:
     if digest == request.known_hash:
         return Fetched(light, digest)
     try:
-        parsed = await asyncio.to_thread(_parse, body, result, request)
+        parsed = await asyncio.to_thread(_parse, body, result, request, matcher)
     except ParseError as exc:
         return Fetched(light, digest, parse_error=str(exc))
     return Fetched(light, digest, parsed)
 
 
-def _parse(body: bytes, result: FetchResult, request: FetchRequest) -> ParsedFeed:
+def _parse(body: bytes, result: FetchResult, request: FetchRequest,
+           matcher: Matcher | None) -> ParsedFeed:
     from watcher.parse import parse_feed
+    from watcher.prepare import with_facts
 
-    return parse_feed(body, headers=result.headers, url=result.final_url,
-                      feed_name=request.feed_name, known_items=request.known_items)
+    parsed = parse_feed(body, headers=result.headers, url=result.final_url,
+                        feed_name=request.feed_name, known_items=request.known_items)
+    return with_facts(parsed, matcher, request.window)
 
 
 async def fetch_article(fetcher: Fetcher, request: ArticleRequest) -> Article:
@@ -186,11 +196,14 @@ def unwrap(answer: Answer) -> Fetched:
 
 
 class LocalSource:
-    """Fetch with one in-process `Fetcher` (made on first use) and parse in a thread."""
+    """Fetch with one in-process `Fetcher` (made on first use) and parse in a thread;
+    items are matched there too when `profiles` are given, as in the workers."""
 
-    def __init__(self, fetcher_options: dict[str, Any], metrics: Metrics | None = None) -> None:
+    def __init__(self, fetcher_options: dict[str, Any], metrics: Metrics | None = None,
+                 profiles: Profiles | None = None) -> None:
         self.options = fetcher_options
         self.metrics = metrics
+        self.matcher = profiles.matcher() if profiles is not None else None
         self._fetcher: Fetcher | None = None
 
     def start(self) -> None:
@@ -209,7 +222,7 @@ class LocalSource:
         return self._fetcher
 
     async def fetch(self, request: FetchRequest) -> Fetched:
-        answer = await fetch_and_parse(self.fetcher, request)
+        answer = await fetch_and_parse(self.fetcher, request, self.matcher)
         observe(self.metrics, answer)
         return unwrap(answer)
 

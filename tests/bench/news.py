@@ -32,14 +32,14 @@ TOPICS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
 ]
 
 
-def _words(rng: random.Random, n: int) -> list[str]:
+def words(rng: random.Random, n: int) -> list[str]:
     return rng.choices(VOCABULARY, cum_weights=_CUM_WEIGHTS, k=n)
 
 
-def _with_terms(rng: random.Random, words: list[str], terms: tuple[str, ...],
+def _with_terms(rng: random.Random, text: list[str], terms: tuple[str, ...],
                 every: int) -> list[str]:
-    """`words` with the topic's terms put in about every `every` words (so NEAR/15 holds)."""
-    out = list(words)
+    """`text` with the topic's terms put in about every `every` words (so NEAR/15 holds)."""
+    out = list(text)
     for at in range(0, len(out), every):
         out.insert(at + rng.randrange(min(every, len(out) - at) or 1), rng.choice(terms))
     return out
@@ -59,10 +59,10 @@ class Newsroom:
         if self.stories and rng.random() > 1 / COPIES_PER_STORY:
             return rng.choice(self.stories)
         title_terms, text_terms = rng.choice(TOPICS)
-        title = _words(rng, 7)
+        title = words(rng, 7)
         title.insert(rng.randrange(3), title_terms[0])
         title.insert(rng.randrange(4, 8), title_terms[1])
-        text = _with_terms(rng, _words(rng, rng.randint(50, 130)), text_terms, 12)
+        text = _with_terms(rng, words(rng, rng.randint(50, 130)), text_terms, 12)
         story = {"title": title, "text": text, "number": len(self.stories),
                  "published": self.now - timedelta(hours=rng.uniform(0, 72))}
         self.stories.append(story)
@@ -79,9 +79,9 @@ class Newsroom:
         story = self._story()
         title, text = list(story["title"]), list(story["text"])
         for _ in range(rng.randint(0, 3)):               # an outlet's light edits
-            text[rng.randrange(len(text))] = _words(rng, 1)[0]
+            text[rng.randrange(len(text))] = words(rng, 1)[0]
         if rng.random() < 0.3:                           # retitled
-            title[rng.randrange(len(title))] = _words(rng, 1)[0]
+            title[rng.randrange(len(title))] = words(rng, 1)[0]
         if rng.random() < 0.3:                           # a teaser of the story
             text = text[:rng.randint(20, len(text))]
         item = self._item(n, fresh, title, text,
@@ -91,7 +91,7 @@ class Newsroom:
 
     def _unrelated(self) -> tuple[list[str], list[str], datetime]:
         rng = self.rng
-        return (_words(rng, rng.randint(7, 11)), _words(rng, rng.randint(60, 150)),
+        return (words(rng, rng.randint(7, 11)), words(rng, rng.randint(60, 150)),
                 self.now - timedelta(hours=rng.uniform(0, 72)))
 
     def _item(self, n: int, fresh: bool, title: list[str], text: list[str],

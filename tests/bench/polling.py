@@ -15,7 +15,8 @@ the medians are reported, since a shared machine's speed drifts.
 Contenders, each a subprocess: `watcher poll` on what users run (`watcher`: the default
 config/watcher.toml's [watcher] settings, aliases and profiles, with its default
 `backfill`, `per_host` and `story_window`, and the bench's feeds; console channel to
-/dev/null), the configuration this benchmark used before (`watcher-old`: one profile,
+/dev/null), the same with article fetching on (`watcher-article`, below), the
+configuration this benchmark used before (`watcher-old`: one profile,
 `backfill = "0s"`, `per_host` = concurrency), rss2email
 (`r2e run --no-send`, pip-installed in a temporary venv), newsboat (`newsboat -x reload`,
 Debian package) and a floor: httpx at the same concurrency plus feedparser, conditional
@@ -27,6 +28,20 @@ workers', the new matching items it met (the ones its story step sees) and its o
 CPU per such item (ms/match; in a warm round, with few of them, mostly the fixed cost of
 a start and a round). Then the issue's targets, met or missed. A peer that cannot be
 installed is reported and skipped.
+
+`watcher-article` (issue 15) is the `watcher` row's config with `article = "auto"`
+(watcher's own default) over the same newsroom's items cut to teasers, their first
+sentence (under the 150 words of watcher/article/policy.py), each linking to its own
+news page on the same server (tests/bench/article_pages.py, news_page.py: the item's
+whole text and more, in a page with a menu, rails, comments and a footer; about 70 KB,
+800 elements, shaped after ../shared/articles).
+Only items within the default `backfill` (and an hour) have a page: watcher fetches no
+other, and a request for a missing page would show as a 404. The `watcher` row keeps
+`article = "never"` and its own items, so the README's targets stay comparable. For
+this row, per round: the page requests the server saw (404s apart), and the article
+outcomes stored (`items.article_outcome`), with a count of items with an outcome whose
+link is not on the bench's 127.0.0.1 server (0, or something fetched elsewhere); then
+issue 15's goal, the warm round's peak memory under 200 MB, with its wall time.
 """
 
 from __future__ import annotations
@@ -45,13 +60,17 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.bench import static_feeds
+from tests.bench.article_pages import TeaserDesk, page_requests
 from tests.bench.news import Newsroom
 from tests.servers.feeds import FeedServer
+from watcher.timeparse import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -79,17 +98,20 @@ asyncio.run(main()); json.dump(state, open(sys.argv[2], "w"))
 
 
 Server = FeedServer | static_feeds.StaticFeeds
+MakeItem = Callable[[int, bool], dict[str, Any]]   # (item number, fresh) -> item
+ARTICLE_ROWS = frozenset({"watcher-article"})   # teaser feeds, their pages served too
+ARTICLE_GOAL_MB = 200                           # issue 15: warm round with articles on
 
 
-def fill(server: Server, n: int, newsroom: Newsroom) -> list[str]:
-    return [server.add_feed(f"/f{i}", [newsroom.item(i * 1000 + j) for j in range(30)],
+def fill(server: Server, n: int, make: MakeItem) -> list[str]:
+    return [server.add_feed(f"/f{i}", [make(i * 1000 + j, False) for j in range(30)],
                             title=f"Feed {i}") for i in range(n)]
 
 
-def change(server: Server, n: int, newsroom: Newsroom) -> None:
+def change(server: Server, n: int, make: MakeItem) -> None:
     rng = random.Random(8)
     for i in rng.sample(range(n), max(1, n // 10)):
-        server.add_item(f"/f{i}", newsroom.item(10_000_000 + i, fresh=True))
+        server.add_item(f"/f{i}", make(10_000_000 + i, True))
 
 
 def tree_pss(pid: int, ticks: dict[int, int]) -> int:
@@ -168,15 +190,16 @@ def _toml_value(value: object) -> str:
     return str(value)
 
 
-def default_config(urls: list[str], state: Path) -> str:
+def default_config(urls: list[str], state: Path, article: str = "never") -> str:
     """config/watcher.toml's [watcher] settings, aliases and profiles, on the bench's feeds.
 
-    Only `state` differs, and `article = "never"`: the bench's items link to pages nobody
-    serves here (issue 15 asks for the README targets with article fetching off);
+    Only `state` differs, and `article`: "never" for the `watcher` row, whose items link
+    to pages nobody serves (issue 15 asks for the README targets with article fetching
+    off), "auto" (watcher's default) for `watcher-article`, whose pages are served;
     backfill, per_host, story_window and the rest are the defaults.
     """
     config = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    settings = {**config["watcher"], "state": str(state), "article": "never"}
+    settings = {**config["watcher"], "state": str(state), "article": article}
     lines = ["[watcher]"] + [f"{k} = {_toml_value(v)}" for k, v in settings.items()]
     lines += ["[aliases]"] + [f"{k} = {_toml_value(v)}" for k, v in config["aliases"].items()]
     for profile in config["profiles"]:
@@ -186,11 +209,16 @@ def default_config(urls: list[str], state: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def watcher_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
+def watcher_cmd(urls: list[str], tmp: Path, round_: str, article: str = "never") -> list[str]:
     cfg = tmp / "watcher.toml"
     if round_ == "cold":
-        cfg.write_text(default_config(urls, tmp / "state.db"), encoding="utf-8")
+        cfg.write_text(default_config(urls, tmp / "state.db", article), encoding="utf-8")
     return [PY, "-m", "watcher", "poll", "-c", str(cfg)]
+
+
+def watcher_article_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
+    """The `watcher` row's config with `article = "auto"`, over teaser feeds (run_once)."""
+    return watcher_cmd(urls, tmp, round_, "auto")
 
 
 def watcher_old_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
@@ -231,7 +259,8 @@ R2E = Path(tempfile.gettempdir()) / "watcher-bench-r2e" / "bin" / "r2e"
 
 def install_peers() -> dict[str, Runner | str]:
     peers: dict[str, Runner | str] = {"floor": floor_cmd, "watcher": watcher_cmd,
-                                      "watcher-old": watcher_old_cmd}
+                                      "watcher-old": watcher_old_cmd,
+                                      "watcher-article": watcher_article_cmd}
     if not R2E.exists():
         venv = R2E.parent.parent
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
@@ -272,29 +301,64 @@ def run(n: int, peers: dict[str, Runner | str], repeat: int) -> Results:
             if isinstance(runner, str):
                 continue
             rounds = results.setdefault(name, {"cold": [], "warm": []})
-            for round_, m in run_once(n, runner).items():
+            for round_, m in run_once(n, runner, name in ARTICLE_ROWS).items():
                 rounds[round_].append(m)
     return results
 
 
-def run_once(n: int, runner: Runner) -> dict[str, dict[str, float]]:
-    """A cold then a warm round against a fresh server, with a fresh state."""
+def run_once(n: int, runner: Runner, articles: bool = False) -> dict[str, dict[str, float]]:
+    """A cold then a warm round against a fresh server, with a fresh state. With
+    `articles`, the feeds' items are teasers whose pages the same server serves."""
     out = {}
     server: Server = static_feeds.StaticFeeds() if static_feeds.available() else FeedServer()
     newsroom = Newsroom(7, datetime.now(UTC))
     with server, tempfile.TemporaryDirectory() as tmp:
-        urls = fill(server, n, newsroom)
+        desk = TeaserDesk(newsroom, server, _fetchable()) if articles else None
+        make: MakeItem = desk.item if desk else newsroom.item
+        urls = fill(server, n, make)
         env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": tmp}
+        state = Path(tmp) / "state.db"
         for round_ in ("cold", "warm"):
             if round_ == "warm":
-                change(server, n, newsroom)
-            before, matching = _counts(server, n), _matching(Path(tmp) / "state.db")
+                change(server, n, make)
+            before, matching = _counts(server, n), _matching(state)
+            pages, outcomes = page_requests(server), _outcomes(state, server.base_url)
             m = measure(runner(urls, Path(tmp), round_), env=env, cwd=tmp)
             after = _counts(server, n)
             m["requests"], m["304"] = after[0] - before[0], after[1] - before[1]
-            m["matching"] = _matching(Path(tmp) / "state.db") - matching
+            m["matching"] = _matching(state) - matching
+            if desk:
+                m["pages_served"] = desk.pages
+                pages_after = page_requests(server)
+                m["page_requests"] = pages_after[0] - pages[0]
+                m["page_404"] = pages_after[1] - pages[1]
+                outcomes = _outcomes(state, server.base_url) - outcomes
+                m.update({f"outcome:{k}": v for k, v in outcomes.items()})
             out[round_] = m
     return out
+
+
+def _fetchable() -> timedelta:
+    """How far back a first poll fetches pages: the default backfill, and an hour to spare
+    (older items are recorded silently, their pages never fetched; tests/bench/article_pages.py)."""
+    settings = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))["watcher"]
+    return timedelta(seconds=parse_duration(settings.get("backfill", "24h")), hours=1)
+
+
+def _outcomes(state: Path, base_url: str) -> Counter[str]:
+    """Article outcomes recorded so far (items.article_outcome), and as "offsite" the
+    items with an outcome whose link is not on the bench's server (there must be none)."""
+    if not state.exists():
+        return Counter()
+    db = sqlite3.connect(state)
+    try:
+        rows = db.execute("SELECT article_outcome, instr(link, ?) = 1 FROM items"
+                          " WHERE article_outcome IS NOT NULL", (base_url + "/",)).fetchall()
+    finally:
+        db.close()
+    found = Counter(str(outcome) for outcome, _ in rows)
+    found["offsite"] = sum(1 for _, local in rows if not local)
+    return found
 
 
 def _matching(state: Path) -> int:
@@ -333,7 +397,7 @@ def report(n: int, results: Results) -> None:
     runs = max((len(r) for rounds in results.values() for r in rounds.values()), default=0)
     print(f"\n{n} feeds x 30 items (~33 KB each), concurrency {CONCURRENCY}; "
           f"medians of {runs} run(s), wall range in brackets")
-    print(f"{'tool':11} {'round':5} {'wall s':>7} {'(min-max)':>13} {'cpu s':>7} {'peak MB':>8} "
+    print(f"{'tool':15} {'round':5} {'wall s':>7} {'(min-max)':>13} {'cpu s':>7} {'peak MB':>8} "
           f"{'reqs':>5} {'304s':>5} {'wall/floor':>10} {'cpu/floor':>9} {'ms/feed':>7} "
           f"{'KB/feed':>7}  {'own cpu s':>9} {'workers s':>9} {'matching':>8} {'ms/match':>9}")
     for name, rounds in results.items():
@@ -349,11 +413,42 @@ def report(n: int, results: Results) -> None:
                 per = f"{median(ms, 'own_cpu') * 1000 / matching:9.2f}" if matching else ""
                 own = (f"  {median(ms, 'own_cpu'):9.2f} {median(ms, 'children_cpu'):9.2f} "
                        f"{matching:8.0f} {per:>9}")
-            print(f"{name:11} {round_:5} {wall:7.2f} {spread:>13} {cpu:7.2f} "
+            print(f"{name:15} {round_:5} {wall:7.2f} {spread:>13} {cpu:7.2f} "
                   f"{median(ms, 'mem'):8.1f} {median(ms, 'requests'):5.0f} "
                   f"{median(ms, '304'):5.0f} {ratio:>10} {cratio:>9} {wall * 1000 / n:7.2f} "
                   f"{median(ms, 'mem') * 1024 / n:7.1f}{own}")
+    for name in ARTICLE_ROWS & results.keys():
+        article_lines(name, results[name])
     targets(n, results)
+    article_targets(results)
+
+
+def article_lines(name: str, rounds: dict[str, list[dict[str, float]]]) -> None:
+    """Per round of an article row: page requests the server saw and the outcomes stored."""
+    for round_, ms in rounds.items():
+        kinds = sorted({k for m in ms for k in m if k.startswith("outcome:")} - {"outcome:offsite"})
+        outcomes = ", ".join(f"{k.removeprefix('outcome:')} {_median0(ms, k):.0f}" for k in kinds)
+        print(f"  {name} {round_}: {_median0(ms, 'page_requests'):.0f} page requests "
+              f"({_median0(ms, 'page_404'):.0f} for pages not served, "
+              f"{_median0(ms, 'pages_served'):.0f} pages served in all); "
+              f"outcomes stored: {outcomes or 'none'}; outcomes of links off the bench's "
+              f"server: {_median0(ms, 'outcome:offsite'):.0f}")
+
+
+def _median0(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r.get(key, 0) for r in runs)
+
+
+def article_targets(results: Results) -> None:
+    """Issue 15's goal for the article row: the warm round's peak memory under 200 MB."""
+    rounds = results.get("watcher-article")
+    if not rounds:
+        return
+    warm, cold = median(rounds["warm"], "mem"), median(rounds["cold"], "mem")
+    ok = warm < ARTICLE_GOAL_MB
+    print(f"  {'met' if ok else 'MISSED':6} watcher-article: warm round "
+          f"{median(rounds['warm'], 'wall'):.2f} s, peak memory under {ARTICLE_GOAL_MB} MB: "
+          f"{warm:.0f} MB (cold round {cold:.0f} MB)")
 
 
 def targets(n: int, results: Results) -> None:

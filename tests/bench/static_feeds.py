@@ -8,7 +8,9 @@ If-None-Match / If-Modified-Since. Requests and 304s are counted from its access
 
 The documents live only on disk: a new item is rendered alone and spliced in before the
 first item of the file, so 10,000 feeds of 30 items cost the benchmark's own process no
-memory (keeping their items would take about half a gigabyte).
+memory (keeping their items would take about half a gigabyte). HTML pages (`add_page`,
+served as text/html) are counted apart from the feeds: those under PAGES, the article
+pages of tests/bench/article_pages.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 
 from tests.servers.feeds import render_feed
 
+PAGES = b"/a/"   # the path prefix of HTML pages, counted apart from the feeds
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 CONF = """\
@@ -34,7 +38,7 @@ pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    types {{ application/rss+xml xml; }}
+    types {{ application/rss+xml xml; text/html html; }}
     charset utf-8;
     charset_types application/rss+xml;
     log_format bench '$uri $status';
@@ -64,12 +68,14 @@ class StaticFeeds:
         self.root = Path(tempfile.mkdtemp(prefix="watcher-bench-nginx-"))
         (self.root / "www").mkdir()
         (self.root / "tmp").mkdir()
+        (self.root / "www" / PAGES.decode().strip("/")).mkdir()
         self.feeds: dict[str, dict[str, Any]] = {}   # path -> title, kind, link (no items)
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
-        self._totals = (0, 0)
+        self._totals = (0, 0)        # feeds: requests, 304s
+        self._page_totals = (0, 0)   # pages: requests, 404s
         self._clock = time.time() - 3600   # file mtimes, moved on by each change
 
     def __enter__(self) -> StaticFeeds:
@@ -110,6 +116,11 @@ class StaticFeeds:
         at = body.rindex(b"</channel>") if at < 0 else at
         self._write(path, body[:at] + fragment + body[at:])
 
+    def add_page(self, path: str, body: bytes) -> str:
+        """An HTML page at `path` (ending in .html), served as text/html; its URL."""
+        self._write(path, body)
+        return self.base_url + path
+
     def _file(self, path: str) -> Path:
         return self.root / "www" / path.lstrip("/")
 
@@ -120,16 +131,31 @@ class StaticFeeds:
         os.utime(file, (self._clock, self._clock))
 
     def counts(self) -> tuple[int, int]:
-        """(requests, 304s) served so far."""
+        """(requests, 304s) of feeds served so far."""
+        self._read_log()
+        return self._totals
+
+    def page_counts(self) -> tuple[int, int]:
+        """(requests, 404s) of HTML pages (under PAGES) served so far."""
+        self._read_log()
+        return self._page_totals
+
+    def _read_log(self) -> None:
         log = self.root / "access.log"   # unbuffered: a line is written as a request ends
         with log.open("rb") as fh:
             fh.seek(self._log_offset)
             data = fh.read()
-            self._log_offset = fh.tell()
-        statuses = [line.rsplit(b" ", 1)[-1] for line in data.splitlines() if line]
-        self._totals = (self._totals[0] + len(statuses),
-                        self._totals[1] + statuses.count(b"304"))
-        return self._totals
+        data = data[:data.rfind(b"\n") + 1]   # whole lines only: the rest is read next time
+        self._log_offset += len(data)
+        feeds: list[bytes] = []
+        pages: list[bytes] = []
+        for line in data.splitlines():
+            if line:
+                uri, _, status = line.rpartition(b" ")
+                (pages if uri.startswith(PAGES) else feeds).append(status)
+        self._totals = (self._totals[0] + len(feeds), self._totals[1] + feeds.count(b"304"))
+        self._page_totals = (self._page_totals[0] + len(pages),
+                             self._page_totals[1] + pages.count(b"404"))
 
 
 def _free_port() -> int:

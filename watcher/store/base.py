@@ -8,11 +8,33 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 from urllib.parse import unquote
 
 from watcher.health import Record as HealthRecord
 from watcher.models import Alert, Snippet
+
+
+class NewItem(TypedDict):
+    """The columns of an item to store (`Store.insert_item`, `Store.insert_items`)."""
+
+    feed_url: str
+    key: str
+    canonical_url: str | None
+    content_hash: str
+    feed_name: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    author: str
+    categories: Sequence[str]
+    published_at: float | None
+    seen_at: float
+    matched: Sequence[str]
+    story_id: int | None
+    article: NotRequired[str]
+    article_outcome: NotRequired[str | None]
 
 
 @dataclass(frozen=True)
@@ -87,14 +109,11 @@ class Store(Protocol):
     # items and stories
     def item(self, feed_url: str, key: str) -> StoredItem | None: ...
     def items(self, feed_url: str, keys: Sequence[str]) -> dict[str, StoredItem]: ...
-    def known_elsewhere(self, canonical_url: str | None,
-                        content_hash: str) -> StoredItem | None: ...
-    def insert_item(self, *, feed_url: str, key: str, canonical_url: str | None,
-                    content_hash: str, feed_name: str, title: str, link: str | None,
-                    summary: str, content: str, author: str, categories: Sequence[str],
-                    published_at: float | None, seen_at: float, matched: Sequence[str],
-                    story_id: int | None, article: str = "",
-                    article_outcome: str | None = None) -> int: ...
+    def known_by_identity(self, canonical_urls: Sequence[str],
+                          content_hashes: Sequence[str]
+                          ) -> tuple[dict[str, StoredItem], dict[str, StoredItem]]: ...
+    def insert_item(self, **item: Unpack[NewItem]) -> int: ...
+    def insert_items(self, items: Sequence[NewItem]) -> None: ...
     def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
                     content: str, matched: Sequence[str], story_id: int | None) -> None: ...
     def update_item_story(self, item_id: int, story_id: int, signature: str) -> None: ...
@@ -104,7 +123,7 @@ class Store(Protocol):
     def insert_story(self, signature: str, item_id: int, now: float) -> int: ...
     def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None: ...
     def story_hits(self, probes: Sequence[int], since: float,
-                   per_key: int | None = None) -> list[tuple[int, int]]: ...
+                   common: int | None = None) -> list[tuple[int, int]]: ...
     def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]: ...
     def unindexed_story_items(self, since: float) -> list[tuple[int, str]]: ...
     def prune_story_keys(self, before: float) -> int: ...

@@ -111,6 +111,17 @@ class PostgresStore(SharingStore):
                 return self._run(sql, args)
         return self._raw(sql.replace("?", "%s"), tuple(args))
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not self._depth:
+            with self.transaction():
+                self._many(sql, rows)
+                return
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany(sql.replace("?", "%s"), rows)
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+
     def _begin(self) -> None:
         if self._dry:
             self._raw("SAVEPOINT watcher_tx")

@@ -10,13 +10,14 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
-from typing import Any
+from typing import Any, Unpack
 
 from watcher.health import Record as HealthRecord
 from watcher.models import Alert
 from watcher.schedule import ARRIVALS_KEPT
 from watcher.store.base import (
     FeedState,
+    NewItem,
     OutboxRow,
     StoredItem,
     alert_from_payload,
@@ -39,6 +40,22 @@ def feed_from_row(row: dict[str, Any]) -> FeedState:
 
 
 _ITEM_COLUMNS = "id, feed_url, item_key, content_hash, title, matched, story_id"
+_INSERT_ITEM = (
+    "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
+    " link, summary, content, author, categories, published_at, seen_at, matched, story_id,"
+    " article, article_outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _json_list(values: Sequence[str], *, ascii_only: bool = False) -> str:
+    return json.dumps(list(values), ensure_ascii=ascii_only) if values else "[]"
+
+
+def _item_args(item: NewItem) -> tuple[Any, ...]:
+    return (item["feed_url"], item["key"], item["canonical_url"], item["content_hash"],
+            item["feed_name"], item["title"], item["link"], item["summary"], item["content"],
+            item["author"], _json_list(item["categories"]), item["published_at"],
+            item["seen_at"], _json_list(item["matched"], ascii_only=True), item["story_id"],
+            item.get("article", ""), item.get("article_outcome"))
 
 
 def _stored_item(row: dict[str, Any]) -> StoredItem:
@@ -62,6 +79,10 @@ class SQLStore(Tombstones):
 
     # -- plumbing -------------------------------------------------------------------------
     def _run(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[dict[str, Any]], int]:
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement run for each row (executemany), nothing read back."""
         raise NotImplementedError
 
     def _begin(self) -> None:
@@ -139,31 +160,32 @@ class SQLStore(Tombstones):
                 found[row["item_key"]] = _stored_item(row)
         return found
 
-    def known_elsewhere(self, canonical_url: str | None, content_hash: str) -> StoredItem | None:
-        """An item already stored under the same canonical URL or the same content."""
-        row = None
-        if canonical_url:
-            row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE canonical_url = ?"
-                            " ORDER BY id LIMIT 1", (canonical_url,))
-        if row is None:
-            row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE content_hash = ?"
-                            " ORDER BY id LIMIT 1", (content_hash,))
-        return None if row is None else _stored_item(row)
+    def known_by_identity(self, canonical_urls: Sequence[str], content_hashes: Sequence[str]
+                          ) -> tuple[dict[str, StoredItem], dict[str, StoredItem]]:
+        """Items stored under other keys, for a whole document: the first (lowest id) of
+        each canonical URL, and of each content hash (two queries per 500 values)."""
+        by_url = self._first_by("canonical_url", canonical_urls)
+        return by_url, self._first_by("content_hash", content_hashes)
 
-    def insert_item(self, *, feed_url: str, key: str, canonical_url: str | None,
-                    content_hash: str, feed_name: str, title: str, link: str | None,
-                    summary: str, content: str, author: str, categories: Sequence[str],
-                    published_at: float | None, seen_at: float, matched: Sequence[str],
-                    story_id: int | None, article: str = "",
-                    article_outcome: str | None = None) -> int:
-        row = self._one(
-            "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
-            " link, summary, content, author, categories, published_at, seen_at, matched, story_id,"
-            " article, article_outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-            (feed_url, key, canonical_url, content_hash, feed_name, title, link, summary, content,
-             author, json.dumps(list(categories), ensure_ascii=False), published_at, seen_at,
-             json.dumps(list(matched)), story_id, article, article_outcome))
+    def _first_by(self, column: str, values: Sequence[str]) -> dict[str, StoredItem]:
+        found: dict[str, StoredItem] = {}
+        unique = list(dict.fromkeys(v for v in values if v))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            for row in self._rows(f"SELECT {_ITEM_COLUMNS}, {column} AS v FROM items WHERE"
+                                  f" {column} IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                                  chunk):
+                found.setdefault(row["v"], _stored_item(row))
+        return found
+
+    def insert_item(self, **item: Unpack[NewItem]) -> int:
+        row = self._one(_INSERT_ITEM + " RETURNING id", _item_args(item))
         return int(row["id"]) if row else 0
+
+    def insert_items(self, items: Sequence[NewItem]) -> None:
+        """Store several items at once (one statement run for each: executemany)."""
+        if items:
+            self._many(_INSERT_ITEM, [_item_args(item) for item in items])
 
     def update_item(self, item_id: int, *, content_hash: str, title: str, summary: str,
                     content: str, matched: Sequence[str], story_id: int | None) -> None:
@@ -210,7 +232,8 @@ class SQLStore(Tombstones):
         return int(row["id"]) if row else 0
 
     def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None:
-        """Index a story item's print keys under its story (watcher/storyindex.py)."""
+        """Index a story item's print keys under its story (watcher/storyindex.py): a key
+        the story holds already takes this item's time."""
         unique = list(dict.fromkeys(keys))
         for i in range(0, len(unique), 300):
             chunk = unique[i:i + 300]
@@ -218,24 +241,29 @@ class SQLStore(Tombstones):
             for key in chunk:
                 args += (key, story_id, now)
             self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
-                       + ", ".join("(?, ?, ?)" for _ in chunk), args)
+                       + ", ".join("(?, ?, ?)" for _ in chunk)
+                       + " ON CONFLICT (key, story_id) DO UPDATE SET created_at ="
+                       " excluded.created_at", args)
 
     def story_hits(self, probes: Sequence[int], since: float,
-                   per_key: int | None = None) -> list[tuple[int, int]]:
-        """(key, story id) of every indexed key among `probes` since then; at most
-        `per_key` stories of each key (a subject's stock phrases are held by many)."""
+                   common: int | None = None) -> list[tuple[int, int]]:
+        """(key, story id) of every indexed key among `probes` since then. A key that more
+        than `common` stories hold in that time is a subject's stock phrase, not one
+        story's: it is left out here, in the store, instead of sending its rows back."""
         unique = list(dict.fromkeys(probes))
         hits: list[tuple[int, int]] = []
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            inner = ("SELECT key, story_id, ROW_NUMBER() OVER (PARTITION BY key ORDER BY"
-                     " story_id) AS n FROM story_keys WHERE created_at >= ? AND key IN ("
-                     + ", ".join("?" for _ in chunk) + ")")
-            if per_key is None:
-                sql, args = f"SELECT key, story_id FROM ({inner}) AS k", [since, *chunk]
+            marks = ", ".join("?" for _ in chunk)
+            if common is None:
+                sql = (f"SELECT key, story_id FROM story_keys WHERE created_at >= ?"
+                       f" AND key IN ({marks})")
+                args = [since, *chunk]
             else:
-                sql = f"SELECT key, story_id FROM ({inner}) AS k WHERE n <= ?"
-                args = [since, *chunk, per_key]
+                sql = ("SELECT key, story_id FROM (SELECT key, story_id, COUNT(*) OVER"
+                       " (PARTITION BY key) AS n FROM story_keys WHERE created_at >= ?"
+                       f" AND key IN ({marks})) AS k WHERE n <= ?")
+                args = [since, *chunk, common]
             hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(sql, args)]
         return hits
 

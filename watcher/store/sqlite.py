@@ -103,6 +103,12 @@ class SQLiteStore(SharingStore):
         except sqlite3.Error as exc:
             raise StoreError(f"state store {self.path}: {exc}") from exc
 
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+
     def _begin(self) -> None:
         self._run("BEGIN IMMEDIATE")
 
