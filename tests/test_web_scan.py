@@ -92,12 +92,12 @@ def test_the_scan_gives_the_matchers_results_on_tricky_text(reports: Reports, qu
 
 def test_the_text_in_parts_holds_every_item_once_and_gives_the_same_results(
         store: SQLStore) -> None:
-    parts = list(Reports(store, text_part=3).search_texts(0))
+    parts = list(Reports(store, text_part=3.0).search_texts(0))   # seen a second apart
     assert len(parts) == 4 and sum(n for n, _ in parts) == len(TRICKY)
     rows = sorted(row for _, text in parts for row in text.split(b"\x01"))
     assert rows == sorted(Reports(store).search_text(0)[1].split(b"\x01"))
     assert list(Reports(store).search_texts(T + len(TRICKY))) == []   # nothing seen since
-    in_parts = Reports(store, text_part=2)
+    in_parts = Reports(store, text_part=2.0)
     folds = Folds()
     for query in QUERIES:
         full = run_tester(query, ALIASES, in_parts.items_since(0))

@@ -8,6 +8,7 @@ off by that hour at its edges, which a 30-day chart does not show.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,9 +59,9 @@ def _like(text: str) -> str:
 class Reports:
     """The dashboard's queries over one store (it must be used from the store's thread)."""
 
-    def __init__(self, store: SQLStore, text_part: int = 10_000) -> None:
+    def __init__(self, store: SQLStore, text_part: float = DAY) -> None:
         self._store = store
-        self._text_part = text_part   # items per part of search_texts
+        self._text_part = text_part   # seconds of items per part of search_texts
         self._pg = not isinstance(store, SQLiteStore)
         # per-day counts of days that are over, by (what, day start): items are stored and
         # alerts queued at the time they are seen, so a day that is over does not change
@@ -188,16 +189,17 @@ class Reports:
 
     def search_texts(self, since: float, fields: Sequence[str] = tuple(COLUMNS)
                      ) -> Iterator[tuple[int, bytes]]:
-        """The items seen since then, for the tester's literal scan, in parts of about
-        `text_part` items cut by the time they were seen (a few small strings cost the store
-        less to build, and the scan less to search, than one big one): per part how many
-        items and their text, as `search_text` gives it."""
-        got = self._rows("SELECT count(*) AS n, min(seen_at) AS lo, max(seen_at) AS hi"
-                         " FROM items WHERE seen_at >= ?", (since,))
-        if not got or not got[0]["n"]:
+        """The items seen since then, for the tester's literal scan, in parts of
+        `text_part` seconds of items (a few small strings cost the store less to build, and
+        the scan less to search, than one big one): per part how many items and their text,
+        as `search_text` gives it."""
+        got = self._rows("SELECT (SELECT min(seen_at) FROM items WHERE seen_at >= ?) AS lo,"
+                         " (SELECT max(seen_at) FROM items WHERE seen_at >= ?) AS hi",
+                         (since, since))
+        if not got or got[0]["lo"] is None:
             return
         lo, hi = float(got[0]["lo"]), float(got[0]["hi"])
-        parts = max(1, round(int(got[0]["n"]) / self._text_part))
+        parts = max(1, math.ceil((hi - lo) / self._text_part))
         cuts = [lo + (hi - lo) * k / parts for k in range(1, parts)]
         for start, end in zip([since, *cuts], [*cuts, None], strict=True):
             yield self.search_text(start, fields, until=end)
@@ -210,8 +212,8 @@ class Reports:
         only the items it must look at closer."""
         columns = ", ".join(["id", *(COLUMNS[name] for name in fields)])
         args: list[Any] = []
-        if self._pg:
-            text = f"convert_to(string_agg(concat_ws(chr(2), {columns}), chr(1)), 'UTF8')"
+        if self._pg:   # as text: a bytea would come hex-encoded, twice the size
+            text = f"string_agg(concat_ws(chr(2), {columns}), chr(1))"
         else:   # printf builds each row's text at once (|| copies it at each step)
             text = f"CAST(group_concat(printf(?, {columns}), char(1)) AS BLOB)"
             args.append("\x02".join(["%d", *["%s"] * len(fields)]))
@@ -220,7 +222,10 @@ class Reports:
             args.append(until)
         got = self._rows(f"SELECT count(*) AS n, {text} AS text FROM items WHERE seen_at >= ?"
                          f"{'' if until is None else ' AND seen_at < ?'}", args)
-        return (int(got[0]["n"]), bytes(got[0]["text"] or b"")) if got else (0, b"")
+        if not got or not got[0]["text"]:
+            return (int(got[0]["n"]) if got else 0), b""
+        value = got[0]["text"]
+        return int(got[0]["n"]), value.encode() if isinstance(value, str) else bytes(value)
 
     def items_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """The tester's columns of these items, newest first."""

@@ -2,11 +2,11 @@
 
 Running the matcher over every item of 30 days is too slow for a page (HTML to text and
 normalising every field of 100,000 items takes seconds), so the tester first cuts the field
-of candidates the way the matcher's own prefilter does, but over all items at once: the
-store hands their text (the fields the query's terms look in) as one UTF-8 byte string
-(`Reports.search_text`), the query's literal tokens (`prefilter.build_plan`) are found in it
-by C code (bytes lowered, then searched),
-and the prefilter's test says per item whether the query could still be true. Only those
+of candidates the way the matcher's own prefilter does, but over many items at once: the
+store hands their text (the fields the query's terms look in) as UTF-8 bytes, a day's items
+in one string (`Reports.search_texts`), the query's literal tokens (`prefilter.build_plan`)
+are found in it by C code (bytes lowered, then searched), and the prefilter's test says
+per item whether the query could still be true. Only those
 items are fetched and matched in full, by the real matcher, so the results are the
 matcher's. Python looks at an item only where a token is found in it or where it holds a
 byte that may need more than ASCII lower case ("<", "&", anything beyond ASCII).
