@@ -13,7 +13,7 @@ from tests.conftest import SHARED
 from tests.servers.postgres import pg_database, pg_dsn, pg_server  # noqa: F401
 from watcher.query import compile_query
 from watcher.store import Store, open_store
-from watcher.store.reports import Reports
+from watcher.store.reports import MAX_PARTS, Reports
 from watcher.store.sql import SQLStore
 from watcher.web import tester
 from watcher.web.app import query_tester as scan_and_match
@@ -97,6 +97,8 @@ def test_the_text_in_parts_holds_every_item_once_and_gives_the_same_results(
     rows = sorted(row for _, text in parts for row in text.split(b"\x01"))
     assert rows == sorted(Reports(store).search_text(0)[1].split(b"\x01"))
     assert list(Reports(store).search_texts(T + len(TRICKY))) == []   # nothing seen since
+    many = list(Reports(store, text_part=0.001).search_texts(0))
+    assert len(many) == MAX_PARTS and sum(n for n, _ in many) == len(TRICKY)
     in_parts = Reports(store, text_part=2.0)
     folds = Folds()
     for query in QUERIES:

@@ -19,6 +19,7 @@ from watcher.store.sqlite import SQLiteStore
 
 DAY = 86400.0
 ALERT_KINDS = "('new', 'update')"   # the alerts that are hits (not replies, edits, health)
+MAX_PARTS = 100   # of search_texts (longer parts over a long period)
 # the items' column of each field the matcher reads
 COLUMNS = {"title": "title", "summary": "summary", "content": "content", "article": "article",
            "author": "author", "category": "categories", "feed": "feed_name"}
@@ -199,7 +200,7 @@ class Reports:
         if not got or got[0]["lo"] is None:
             return
         lo, hi = float(got[0]["lo"]), float(got[0]["hi"])
-        parts = max(1, math.ceil((hi - lo) / self._text_part))
+        parts = min(MAX_PARTS, max(1, math.ceil((hi - lo) / self._text_part)))
         cuts = [lo + (hi - lo) * k / parts for k in range(1, parts)]
         for start, end in zip([since, *cuts], [*cuts, None], strict=True):
             yield self.search_text(start, fields, until=end)

@@ -109,16 +109,18 @@ class Folds:
     def __init__(self, budget: int = 256 * 2**20) -> None:
         self._budget = budget
         self._size = 0
-        self._kept: dict[bool, dict[bytes, tuple[str, ...]]] = {False: {}, True: {}}
+        self._kept: dict[bool, dict[bytes, str]] = {False: {}, True: {}}
 
-    def kept(self, ascii_keys: bool) -> dict[bytes, tuple[str, ...]]:
-        """What is kept for a query whose keys are all ASCII (or not): read it directly."""
+    def kept(self, ascii_keys: bool) -> dict[bytes, str]:
+        """What is kept for a query whose keys are all ASCII (or not), read directly: the
+        texts to search joined by \x00 (no key holds one), "" when there are none."""
         return self._kept[ascii_keys]
 
-    def add(self, ascii_keys: bool, piece: bytes) -> tuple[str, ...]:
+    def add(self, ascii_keys: bool, piece: bytes) -> str:
         """Normalise `piece` (UnicodeDecodeError if it is not UTF-8) and keep what it gave."""
-        texts = _normalised(piece.decode("utf-8", "surrogatepass"), _NEEDS_FOLD[ascii_keys])
-        size = len(piece) + sum(map(len, texts))
+        texts = "\x00".join(
+            _normalised(piece.decode("utf-8", "surrogatepass"), _NEEDS_FOLD[ascii_keys]))
+        size = len(piece) + len(texts)
         if self._size + size > self._budget:
             for kept in self._kept.values():
                 kept.clear()
@@ -167,8 +169,8 @@ def candidates(text: bytes, count: int, plan: LiteralPlan,
                     texts = memo.add(ascii_keys, piece)
                 except UnicodeDecodeError:
                     return None
-            for one in texts:
-                got = {key for _, key in automaton.iter(one)}
+            if texts:
+                got = {key for _, key in automaton.iter(texts)}
                 if got:
                     found.setdefault(start, set()).update(got)
         at = scanned.find(MARK, end)
