@@ -19,6 +19,7 @@ from watcher.store import FeedState, SQLiteStore, Store, is_postgres, open_store
 from watcher.store.base import NewItem
 from watcher.store.postgres import PostgresStore
 from watcher.store.schema import migrations
+from watcher.store.sql import KEY_REFRESH
 
 T = 1_700_000_000.0
 LATEST = migrations("sqlite")[-1].version
@@ -88,9 +89,10 @@ def test_version_10_keeps_each_story_key_once_with_its_newest_time(dsn: str) -> 
     new = open_store(dsn)
     try:
         assert sorted(new.story_hits([5, 6], T)) == [(5, 1), (5, 2), (6, 1)]
-        assert sorted(new.story_hits([5, 6], T + 5)) == [(5, 1)]   # the newest time kept
-        new.add_story_keys(2, [5, 7], T + 20)                    # again: one row, newer
-        assert sorted(new.story_hits([5, 7], T + 10)) == [(5, 2), (7, 2)]
+        late = T + KEY_REFRESH                                     # the newest time kept:
+        assert sorted(new.story_hits([5, 6], late + 5)) == [(5, 1)]
+        new.add_story_keys(2, [5, 7], late + 20)                 # again: one row, newer
+        assert sorted(new.story_hits([5, 7], late + 10)) == [(5, 2), (7, 2)]
         assert sorted(new.story_hits([5], T, common=1)) == []     # two stories hold it
     finally:
         new.close()
@@ -299,9 +301,19 @@ def test_the_story_index_finds_stories_by_key_within_the_window(store: Store) ->
     assert sorted(store.story_hits([1000, 11, 12], T, common=1)) == [(11, story)]
     assert sorted(store.story_hits([1000, 11, 12], T, common=2)) == sorted(
         [(1000, story), (1000, other), (11, story), (12, story), (12, other)])
-    assert store.story_hits([11], T + 1) == []                     # older than the window
-    assert store.prune_story_keys(T + 5) == 6
+    # a key's time may lag its story's newest member by KEY_REFRESH: looked up that far back
+    assert store.story_hits([11], T + KEY_REFRESH) == [(11, story)]
+    assert store.story_hits([11], T + KEY_REFRESH + 1) == []       # older than the window
+    assert store.prune_story_keys(T + KEY_REFRESH + 5) == 6
     assert store.story_hits([12], 0) == [] and len(store.story_hits([1000], 0)) == 1
+
+
+def test_a_story_key_is_rewritten_when_its_time_lags_by_the_refresh(store: Store) -> None:
+    store.add_story_keys(1, [5], T)
+    store.add_story_keys(1, [5], T + KEY_REFRESH)         # not yet older by more: kept at T
+    assert store.story_hits([5], T + 2 * KEY_REFRESH + 1) == []
+    store.add_story_keys(1, [5], T + KEY_REFRESH + 1)     # now it is: takes the new time
+    assert store.story_hits([5], T + 2 * KEY_REFRESH + 1) == [(5, 1)]
 
 
 # -- outbox ---------------------------------------------------------------------------------

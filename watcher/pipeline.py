@@ -9,6 +9,7 @@ applies that: items, stories and alerts written in the transaction that saves th
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from dataclasses import dataclass, replace
@@ -350,7 +351,7 @@ class Pipeline:
             for c in fresh:
                 ids.update(choose_candidates({k: postings[k] for k in c.print.probes
                                               if k in postings}))
-        stories = [(sid, StorySignature.loads(sig))
+        stories = [(sid, _signature(sig))
                    for sid, sig in self.store.story_members(sorted(ids), since)]
         return replace(knowledge, stories=stories,
                        story_channels=self.store.story_channels_of(sorted(edited | ids)))
@@ -439,6 +440,13 @@ def _dedupe_key(planned: PlannedAlert, d: Decision, item_id: int) -> str:
     if planned.kind == "edit":
         return f"edit:{item_id}:{d.candidate.content_hash}"
     return f"{planned.kind}:{item_id}"
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(stored: str) -> StorySignature:
+    """A stored story signature, parsed once while its story is active: a story's members
+    are compared with each new copy, and each keeps the word pairs it computed for that."""
+    return StorySignature.loads(stored)
 
 
 def _known(row: StoredItem) -> Known:

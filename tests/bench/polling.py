@@ -146,8 +146,10 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
             cwd: str | None = None) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd)
+    # stderr to a file, not a pipe: a pipe this process drains (while its sampler thread
+    # holds the GIL walking /proc) fills, and then blocks the contender's every log line
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=cwd)
     peak, done = [0], threading.Event()
     ticks: dict[int, int] = {}   # CPU clock ticks last seen per process of the tree
 
@@ -156,8 +158,11 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
             peak[0] = max(peak[0], tree_pss(proc.pid, ticks))
     sampler = threading.Thread(target=sample)
     sampler.start()
-    _, err = proc.communicate()
+    proc.wait()
     done.set()
+    errors.seek(0)
+    err = errors.read()
+    errors.close()
     sampler.join()
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -39,6 +39,8 @@ def feed_from_row(row: dict[str, Any]) -> FeedState:
     return FeedState(**data)
 
 
+# seconds a story key's time may lag its story's newest member (see add_story_keys)
+KEY_REFRESH = 3600.0
 _ITEM_COLUMNS = "id, feed_url, item_key, content_hash, title, matched, story_id"
 _INSERT_ITEM = (
     "INSERT INTO items (feed_url, item_key, canonical_url, content_hash, feed_name, title,"
@@ -232,8 +234,10 @@ class SQLStore(Tombstones):
         return int(row["id"]) if row else 0
 
     def add_story_keys(self, story_id: int, keys: Sequence[int], now: float) -> None:
-        """Index a story item's print keys under its story (watcher/storyindex.py): a key
-        the story holds already takes this item's time."""
+        """Index a story item's print keys under its story (watcher/storyindex.py). A key
+        the story holds already takes this item's time if its own is `KEY_REFRESH` older
+        (so copies of a busy story rewrite its keys hourly, not each time), and
+        `story_hits` looks that much further back: no key leaves the window sooner."""
         unique = list(dict.fromkeys(keys))
         for i in range(0, len(unique), 300):
             chunk = unique[i:i + 300]
@@ -243,7 +247,8 @@ class SQLStore(Tombstones):
             self._exec("INSERT INTO story_keys (key, story_id, created_at) VALUES "
                        + ", ".join("(?, ?, ?)" for _ in chunk)
                        + " ON CONFLICT (key, story_id) DO UPDATE SET created_at ="
-                       " excluded.created_at", args)
+                       " excluded.created_at WHERE story_keys.created_at <"
+                       f" excluded.created_at - {KEY_REFRESH}", args)
 
     def story_hits(self, probes: Sequence[int], since: float,
                    common: int | None = None) -> list[tuple[int, int]]:
@@ -251,6 +256,7 @@ class SQLStore(Tombstones):
         than `common` stories hold in that time is a subject's stock phrase, not one
         story's: it is left out here, in the store, instead of sending its rows back."""
         unique = list(dict.fromkeys(probes))
+        since -= KEY_REFRESH   # a key's time is its story's newest member's, to the hour
         hits: list[tuple[int, int]] = []
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
@@ -286,9 +292,11 @@ class SQLStore(Tombstones):
             " WHERE k.story_id = items.story_id) ORDER BY id", (since,))]
 
     def prune_story_keys(self, before: float) -> int:
-        """Forget index keys older than the story window: no item can join them any more."""
+        """Forget index keys older than the story window (and `KEY_REFRESH`): no item can
+        join them any more."""
         with self.transaction():
-            return self._exec("DELETE FROM story_keys WHERE created_at < ?", (before,))
+            return self._exec("DELETE FROM story_keys WHERE created_at < ?",
+                              (before - KEY_REFRESH,))
 
     # -- outbox ---------------------------------------------------------------------------
     def add_alert(self, alert: Alert, *, dedupe_key: str, item_id: int | None, urgent: bool,

@@ -13,3 +13,5 @@ INSERT INTO story_keys_unique (key, story_id, created_at)
 DROP TABLE story_keys;
 ALTER TABLE story_keys_unique RENAME TO story_keys;
 CREATE INDEX story_keys_created ON story_keys (created_at);
+-- the channels a story reached, read for every copy that joins it (was a scan of alerts)
+CREATE INDEX alerts_story ON alerts (story_id);
