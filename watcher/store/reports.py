@@ -8,7 +8,8 @@ off by that hour at its edges, which a 30-day chart does not show.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,10 @@ from watcher.store.sqlite import SQLiteStore
 
 DAY = 86400.0
 ALERT_KINDS = "('new', 'update')"   # the alerts that are hits (not replies, edits, health)
+MAX_PARTS = 100   # of search_texts (longer parts over a long period)
+# the items' column of each field the matcher reads
+COLUMNS = {"title": "title", "summary": "summary", "content": "content", "article": "article",
+           "author": "author", "category": "categories", "feed": "feed_name"}
 _TESTER_COLUMNS = ("id, feed_name, title, link, summary, content, article, author, categories,"
                    " seen_at")
 
@@ -55,8 +60,9 @@ def _like(text: str) -> str:
 class Reports:
     """The dashboard's queries over one store (it must be used from the store's thread)."""
 
-    def __init__(self, store: SQLStore) -> None:
+    def __init__(self, store: SQLStore, text_part: float = DAY) -> None:
         self._store = store
+        self._text_part = text_part   # seconds of items per part of search_texts
         self._pg = not isinstance(store, SQLiteStore)
         # per-day counts of days that are over, by (what, day start): items are stored and
         # alerts queued at the time they are seen, so a day that is over does not change
@@ -182,16 +188,45 @@ class Reports:
             out.setdefault(r["feed_url"], []).append(float(r["arrived_at"]))
         return out
 
-    def search_text(self, since: float) -> tuple[int, str]:
-        """The items seen since then as one string, for the tester's literal scan: per item
-        its id and text fields joined by \x02, items joined by \x01; and how many."""
-        sep, row = ("chr(2)", "chr(1)") if self._pg else ("char(2)", "char(1)")
-        fields = f" || {sep} || ".join(("id", "title", "summary", "content", "article",
-                                         "author", "feed_name", "categories"))
-        agg = f"string_agg(t, {row})" if self._pg else f"group_concat(t, {row})"
-        got = self._rows(f"SELECT count(*) AS n, {agg} AS text FROM (SELECT {fields} AS t"
-                         " FROM items WHERE seen_at >= ?) AS s", (since,))
-        return (int(got[0]["n"]), got[0]["text"] or "") if got else (0, "")
+    def search_texts(self, since: float, fields: Sequence[str] = tuple(COLUMNS)
+                     ) -> Iterator[tuple[int, bytes]]:
+        """The items seen since then, for the tester's literal scan, in parts of
+        `text_part` seconds of items (a few small strings cost the store less to build, and
+        the scan less to search, than one big one): per part how many items and their text,
+        as `search_text` gives it."""
+        got = self._rows("SELECT (SELECT min(seen_at) FROM items WHERE seen_at >= ?) AS lo,"
+                         " (SELECT max(seen_at) FROM items WHERE seen_at >= ?) AS hi",
+                         (since, since))
+        if not got or got[0]["lo"] is None:
+            return
+        lo, hi = float(got[0]["lo"]), float(got[0]["hi"])
+        parts = min(MAX_PARTS, max(1, math.ceil((hi - lo) / self._text_part)))
+        cuts = [lo + (hi - lo) * k / parts for k in range(1, parts)]
+        for start, end in zip([since, *cuts], [*cuts, None], strict=True):
+            yield self.search_text(start, fields, until=end)
+
+    def search_text(self, since: float, fields: Sequence[str] = tuple(COLUMNS),
+                    until: float | None = None) -> tuple[int, bytes]:
+        """The items seen since then (and before `until`) as one UTF-8 byte string: per item
+        its id and these fields (the matcher's names) joined by \x02, items joined by \x01;
+        and how many. Bytes, not text: the scan lowers and searches them in C and decodes
+        only the items it must look at closer."""
+        columns = ", ".join(["id", *(COLUMNS[name] for name in fields)])
+        args: list[Any] = []
+        if self._pg:   # as text: a bytea would come hex-encoded, twice the size
+            text = f"string_agg(concat_ws(chr(2), {columns}), chr(1))"
+        else:   # printf builds each row's text at once (|| copies it at each step)
+            text = f"CAST(group_concat(printf(?, {columns}), char(1)) AS BLOB)"
+            args.append("\x02".join(["%d", *["%s"] * len(fields)]))
+        args.append(since)
+        if until is not None:
+            args.append(until)
+        got = self._rows(f"SELECT count(*) AS n, {text} AS text FROM items WHERE seen_at >= ?"
+                         f"{'' if until is None else ' AND seen_at < ?'}", args)
+        if not got or not got[0]["text"]:
+            return (int(got[0]["n"]) if got else 0), b""
+        value = got[0]["text"]
+        return int(got[0]["n"]), value.encode() if isinstance(value, str) else bytes(value)
 
     def items_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """The tester's columns of these items, newest first."""

@@ -71,7 +71,7 @@ class Dashboard:
         self.token = token or None
         self.clock = clock
         self.env = _env()
-        self.folds: Folds = {}   # the tester's memo (used on the store's thread only)
+        self.folds = Folds()   # the tester's memo (used on the store's thread only)
 
     def _page(self, request: Request, name: str, status: int = 200, **values: Any) -> Response:
         html = self.env.get_template(name).render(path=request.url.path, **values)
@@ -227,10 +227,15 @@ def query_tester(reports: Reports, query: str, aliases: Mapping[str, Sequence[st
     the matcher decides (every item in full when the scan cannot help)."""
     plan = plan_of(query, aliases)
     if plan is not None:
-        count, text = reports.search_text(since)
-        ids = candidates(text, count, plan, folds)
-        if ids is not None:
-            return run_tester(query, aliases, reports.items_by_id(ids), scanned_before=count)
+        scanned, ids = 0, []
+        for count, text in reports.search_texts(since, plan.fields):
+            got = candidates(text, count, plan, folds)
+            if got is None:
+                break
+            scanned += count
+            ids += got
+        else:
+            return run_tester(query, aliases, reports.items_by_id(ids), scanned_before=scanned)
     return run_tester(query, aliases, reports.items_since(since))
 
 

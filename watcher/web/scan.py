@@ -2,11 +2,14 @@
 
 Running the matcher over every item of 30 days is too slow for a page (HTML to text and
 normalising every field of 100,000 items takes seconds), so the tester first cuts the field
-of candidates the way the matcher's own prefilter does, but over all items at once: the
-store hands their text as one string (`Reports.search_text`), the query's literal tokens
-(`prefilter.build_plan`) are found in it with one Aho-Corasick pass, and the prefilter's
-test says per item whether the query could still be true. Only those items are fetched
-and matched in full, by the real matcher, so the results are the matcher's.
+of candidates the way the matcher's own prefilter does, but over many items at once: the
+store hands their text (the fields the query's terms look in) as UTF-8 bytes, a day's items
+in one string (`Reports.search_texts`), the query's literal tokens (`prefilter.build_plan`)
+are found in it by C code (bytes lowered, then searched), and the prefilter's test says
+per item whether the query could still be true. Only those
+items are fetched and matched in full, by the real matcher, so the results are the
+matcher's. Python looks at an item only where a token is found in it or where it holds a
+byte that may need more than ASCII lower case ("<", "&", anything beyond ASCII).
 
 The pass may let through items that cannot match, never the reverse: the text it searches
 holds every token the matcher would see. Entities are decoded; an item with a "<" is also
@@ -24,20 +27,22 @@ from __future__ import annotations
 
 import html
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 import ahocorasick
 
 from watcher.query.normalize import fold_for_matching as normalize
 from watcher.query.prefilter import build_plan, tested_keys
-from watcher.query.syntax import Node
+from watcher.query.syntax import FIELDS, And, Near, Node, Not, Or, Term
 
-ROW = "\x01"     # between items in Reports.search_text
-FIELD = "\x02"   # between an item's id and each of its fields
+ROW = b"\x01"     # between items in Reports.search_text
+FIELD = b"\x02"   # between an item's id and each of its fields
 _TAG = re.compile(r"""<[A-Za-z/!?](?:"[^"\x01\x02]*"|'[^'\x01\x02]*'|[^'">\x01\x02])*>""")
+MARK = 3   # in the scanned bytes: "<", "&" or a byte of a character beyond ASCII
+# ASCII letters lowered; MARK for the bytes that may need more than lower case
+_LOWER_MARK = bytes(MARK if b >= 0x80 or b in b"<&" else b | 0x20 if 65 <= b <= 90 else b
+                    for b in range(256))
 
 
 def _keeps_apart(ascii_keys: bool) -> str:
@@ -56,18 +61,15 @@ def _keeps_apart(ascii_keys: bool) -> str:
     return "".join(out)
 
 
-_FOLDS = {ascii_keys: f"[^\x00-\x7f{re.escape(_keeps_apart(ascii_keys))}]"
-          for ascii_keys in (False, True)}
-_NEEDS_FOLD = {k: re.compile(v) for k, v in _FOLDS.items()}
-# markup ("<", "&") or a character to fold: one class (an alternation is much slower)
-_SPECIAL = {k: re.compile("[^\\x00-\\x25\\x27-\\x3b\\x3d-\\x7f" + v[len("[^\\x00-\\x7f"):])
-            for k, v in _FOLDS.items()}
+_NEEDS_FOLD = {ascii_keys: re.compile(f"[^\x00-\x7f{re.escape(_keeps_apart(ascii_keys))}]")
+               for ascii_keys in (False, True)}
 
 
 @dataclass(frozen=True)
 class LiteralPlan:
     keys: frozenset[str]
     test: Callable[[set[str], set[str]], bool]
+    fields: tuple[str, ...]   # where its terms look (in FIELDS order): the text to search
 
 
 def literal_plan(root: Node) -> LiteralPlan | None:
@@ -77,79 +79,119 @@ def literal_plan(root: Node) -> LiteralPlan | None:
     keys = tested_keys(root)
     if not keys or test(set(), set()):
         return None
-    return LiteralPlan(frozenset(keys), test)
+    looked = _term_fields(root)
+    return LiteralPlan(frozenset(keys), test, tuple(f for f in FIELDS if f in looked))
 
 
-Folds = dict[str, tuple[str, ...]]   # an item's text → its normalised texts
-FOLDS_KEPT = 200_000
+def _term_fields(root: Node) -> set[str]:
+    """Every field some term of the query looks in (a key can only be found there)."""
+    out: set[str] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Term):
+            out.update(node.fields)
+        elif isinstance(node, Not):
+            stack.append(node.child)
+        elif isinstance(node, Near):
+            stack += (node.left, node.right)
+        elif isinstance(node, And | Or):
+            stack += node.children
+    return out
 
 
-def candidates(text: str, count: int, plan: LiteralPlan,
+class Folds:
+    """What normalising an item's text gave, kept from one query to the next (by the text
+    itself, without the id: an edited item is normalised anew, a copy of a text in another
+    item is not): the slow part, for a desk that tries one query after another over the
+    same days. Emptied when it holds `budget` bytes of text."""
+
+    def __init__(self, budget: int = 256 * 2**20) -> None:
+        self._budget = budget
+        self._size = 0
+        self._kept: dict[bool, dict[bytes, str]] = {False: {}, True: {}}
+
+    def kept(self, ascii_keys: bool) -> dict[bytes, str]:
+        """What is kept for a query whose keys are all ASCII (or not), read directly: the
+        texts to search joined by \x00 (no key holds one), "" when there are none."""
+        return self._kept[ascii_keys]
+
+    def add(self, ascii_keys: bool, piece: bytes) -> str:
+        """Normalise `piece` (UnicodeDecodeError if it is not UTF-8) and keep what it gave."""
+        texts = "\x00".join(
+            _normalised(piece.decode("utf-8", "surrogatepass"), _NEEDS_FOLD[ascii_keys]))
+        size = len(piece) + len(texts)
+        if self._size + size > self._budget:
+            for kept in self._kept.values():
+                kept.clear()
+            self._size = 0
+        self._kept[ascii_keys][piece] = texts
+        self._size += size
+        return texts
+
+
+def candidates(text: bytes, count: int, plan: LiteralPlan,
                folds: Folds | None = None) -> list[int] | None:
     """Ids of the items in `text` (Reports.search_text, `count` items) that could match;
     None when the text does not cut into `count` items that each start with an id.
 
-    `folds` keeps, from one call to the next, what normalising an item's text gave (by the
-    text itself, so an edited item is normalised anew): the slow part, for a desk that tries
-    one query after another over the same days."""
+    One C pass lowers the ASCII letters and marks the other bytes that may need more (an
+    ASCII key is found in it as it is); items with a mark that are not candidates already
+    are decoded and searched as normalised (where a key beyond ASCII is found: an item
+    holding one has a mark)."""
     if count == 0:
         return []
-    ascii_keys = all(key.isascii() for key in plan.keys)
-    original = text
-    originals = original.split(ROW)
-    if len(originals) != count:
+    if text.count(ROW) != count - 1:
         return None
-    found: dict[int, set[str]] = {}
-    _find_lowered(original, plan.keys, found)
-    # items with markup or letters that normalise beyond ASCII case, found item by item
+    ascii_keys = all(key.isascii() for key in plan.keys)
+    scanned = text.translate(_LOWER_MARK)
+    found = _found(scanned, [key for key in plan.keys if key.isascii()])
     automaton = ahocorasick.Automaton()
     for key in plan.keys:
         automaton.add_word(key, key)
     automaton.make_automaton()
-    needs_fold = _NEEDS_FOLD[ascii_keys]
-    special = _SPECIAL[ascii_keys]
-    starts = [0, *_ends(originals)]
-    at = 0
-    while (m := special.search(original, at)) is not None:
-        row = bisect_right(starts, m.start()) - 1
-        at = starts[row + 1]
-        if row in found and plan.test(found[row], found[row]):
-            continue   # a candidate already: more keys cannot change that (the test is monotone)
-        piece = originals[row]
-        texts = None if folds is None else folds.get(piece)
-        if texts is None:
-            texts = _normalised(piece, needs_fold)
-            if folds is not None:
-                if len(folds) >= FOLDS_KEPT:
-                    folds.clear()
-                folds[piece] = texts
-        for one in texts:
-            keys = {key for _, key in automaton.iter(one)}
-            if keys:
-                found.setdefault(row, set()).update(keys)
+    memo = Folds() if folds is None else folds
+    kept = memo.kept(ascii_keys)
+    at = scanned.find(MARK)
+    while at != -1:
+        start = text.rfind(ROW, 0, at) + 1
+        end = text.find(ROW, at)
+        end = len(text) if end == -1 else end
+        keys = found.get(start)
+        if keys is None or not plan.test(keys, keys):   # more keys cannot make it false
+            body = text.find(FIELD, start, at) + 1   # after the id
+            if not body:
+                return None
+            piece = text[body:end]
+            texts = kept.get(piece)
+            if texts is None:
+                try:
+                    texts = memo.add(ascii_keys, piece)
+                except UnicodeDecodeError:
+                    return None
+            if texts:
+                got = {key for _, key in automaton.iter(texts)}
+                if got:
+                    found.setdefault(start, set()).update(got)
+        at = scanned.find(MARK, end)
     try:
-        return [int(originals[row].split(FIELD, 1)[0]) for row, keys in found.items()
+        return [int(text[start:text.index(FIELD, start)]) for start, keys in found.items()
                 if plan.test(keys, keys)]
     except ValueError:
         return None
 
 
-def _find_lowered(text: str, keys: frozenset[str], found: dict[int, set[str]]) -> None:
-    """Add to `found` (item index → keys) the keys present in the items' text with ASCII
-    letters lower-cased: as UTF-8 bytes, which C code lowers and searches quickly."""
-    data = text.encode("utf-8", "surrogatepass").lower()
-    ends = _ends(data.split(ROW.encode()))
+def _found(scanned: bytes, keys: Sequence[str]) -> dict[int, set[str]]:
+    """Where each item starts (its offset) → the (ASCII) keys found in it."""
+    found: dict[int, set[str]] = {}
     for key in keys:
-        needle = key.encode("utf-8", "surrogatepass")
-        at = data.find(needle)
+        needle = key.encode()
+        at = scanned.find(needle)
         while at != -1:
-            found.setdefault(bisect_right(ends, at), set()).add(key)
-            at = data.find(needle, at + 1)
-
-
-def _ends(pieces: Sequence[str] | Sequence[bytes]) -> list[int]:
-    """Where each piece ends in the pieces joined by one separator, plus one."""
-    return [n + i for i, n in enumerate(accumulate(map(len, pieces)), 1)]
+            found.setdefault(scanned.rfind(ROW, 0, at) + 1, set()).add(key)
+            end = scanned.find(ROW, at)
+            at = -1 if end == -1 else scanned.find(needle, end)
+    return found
 
 
 def _normalised(piece: str, needs_fold: re.Pattern[str]) -> tuple[str, ...]:
