@@ -58,8 +58,7 @@ def facts_of(item: Item, matcher: Matcher | None = None,
              window: MatchWindow | None = None) -> ItemFacts:
     """The facts of one item; matched (and printed, if it matches) when a matcher is given
     and the window covers it."""
-    summary, content = plain_text(item.summary), plain_text(item.content)
-    title = plain_text(item.title)
+    summary, content, title = _plain(item.summary), _plain(item.content), _plain(item.title)
     text = f"{summary}\n{content}"
     published = item.published.timestamp() if item.published else None
     run = prt = None
@@ -70,6 +69,13 @@ def facts_of(item: Item, matcher: Matcher | None = None,
                      link_url=canonical_url(item.link) if item.link else None,
                      content_hash=content_hash(title, text), title=title, summary=summary,
                      content=content, published=published, run=run, story_print=prt)
+
+
+def _plain(raw: str) -> str:
+    """plain_text, returning `raw` itself when it is plain already: the one string then
+    crosses from the worker once (pickle sends an object it has sent as a reference)."""
+    plain = plain_text(raw)
+    return raw if plain == raw else plain
 
 
 def with_facts(parsed: ParsedFeed, matcher: Matcher | None,

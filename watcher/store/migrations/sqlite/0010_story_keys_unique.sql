@@ -15,3 +15,6 @@ ALTER TABLE story_keys_unique RENAME TO story_keys;
 CREATE INDEX story_keys_created ON story_keys (created_at);
 -- the channels a story reached, read for every copy that joins it (was a scan of alerts)
 CREATE INDEX alerts_story ON alerts (story_id);
+-- items_seen_feed (seen_at, feed_url) serves every query by time seen: one index less to
+-- write for each item stored
+DROP INDEX items_seen;
