@@ -277,6 +277,15 @@ def test_stories_link_items(store: Store) -> None:
     assert store.story_members([story], T) == [(story, "sig-a"), (story, "sig-b")]
     assert store.story_members([story], T + 1) == [(story, "sig-b")]
     assert store.story_members([story + 1], T) == [] == store.story_members([], T)
+    c, d = add_item(store, "k3", seen=T + 2), add_item(store, "k4", seen=T + 3)
+    store.update_item_story(c, story, "sig-a")        # the same signature again
+    store.update_item_story(d, story, "sig-d")
+    other = store.insert_story("sig-x", d, T)
+    store.update_item_story(add_item(store, "k5", seen=T + 4), other, "sig-x")
+    # each story's newest distinct signatures, at most `latest`, oldest first
+    assert store.story_members([story, other], T, latest=2) == [
+        (story, "sig-a"), (story, "sig-d"), (other, "sig-x")]
+    assert store.story_members([story], T, latest=1) == [(story, "sig-d")]
     got = store.item("https://f.example/rss", "k2")
     assert got is not None and got.story_id == story
 

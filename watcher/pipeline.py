@@ -41,7 +41,7 @@ from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failu
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
 from watcher.store.base import NewItem
-from watcher.storyindex import COMMON, choose_candidates, print_of
+from watcher.storyindex import COMMON, MEMBERS, choose_candidates, print_of
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -352,7 +352,7 @@ class Pipeline:
                 ids.update(choose_candidates({k: postings[k] for k in c.print.probes
                                               if k in postings}))
         stories = [(sid, _signature(sig))
-                   for sid, sig in self.store.story_members(sorted(ids), since)]
+                   for sid, sig in self.store.story_members(sorted(ids), since, MEMBERS)]
         return replace(knowledge, stories=stories,
                        story_channels=self.store.story_channels_of(sorted(edited | ids)))
 

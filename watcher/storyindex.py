@@ -2,9 +2,11 @@
 
 Pure: no I/O, no clock. `story_print(title, summary)` computes, once per item that matched
 (in the pipeline: five items in six never need one), the item's `StorySignature`
-(watcher.dedup) and three small MinHash sketches. The store keeps the `keys` of every story
-item in an indexed table (`story_keys(key, story_id, created_at)`); a new item looks its
-`probes` up there (stories of the window only), `choose_candidates` keeps at most
+(watcher.dedup) and three small MinHash sketches. The store keeps each story's `keys` once,
+whichever of its items brought them (`story_keys`, keyed by key and story; a key's time is
+its story's newest member's, to the hour); a new item looks its `probes` up there (stories
+of the window only; keys that more than `COMMON` stories hold are left out by the store's
+query), `choose_candidates` keeps at most
 `CANDIDATES` of the stories found, and the item is compared with their members by
 `dedup.find_story`: the same comparison, threshold and tie rule as a scan of the window. The
 keys only choose which stories are compared, so clustering is as README.md describes it
@@ -75,6 +77,11 @@ TINY = 4          # a sketch this small (a set of 1-4 words) also has a key per 
 MAX_WORDS_FOR_SHORT = math.floor((MAX_TITLE_TOKENS + _MIN_SHINGLES) / DEFAULT_THRESHOLD)
 COMMON = 32       # a key held by more stories than this is a subject's phrase: skipped
 CANDIDATES = 16   # stories compared per new item, at most
+# ... through their newest distinct signatures, at most this many each: a wire story
+# carried by hundreds of outlets is compared through its latest copies, so the cost of a
+# new item does not grow with the number of outlets (a copy only like older ones would be
+# one extra alert, never a false merge)
+MEMBERS = 8
 FORMAT_VERSION = "1"
 _MASK64 = (1 << 64) - 1
 _MASK63 = (1 << 63) - 1

@@ -77,7 +77,8 @@ PY = sys.executable
 CONCURRENCY = 10
 FLOOR = r"""
 import asyncio, io, sys, json, feedparser, httpx
-urls = sys.argv[1].split(); state = json.load(open(sys.argv[2])) if sys.argv[3] == "warm" else {}
+urls = open(sys.argv[1]).read().split()
+state = json.load(open(sys.argv[2])) if sys.argv[3] == "warm" else {}
 async def main():
     sem = asyncio.Semaphore(int(sys.argv[4]))
     limits = httpx.Limits(max_connections=int(sys.argv[4]))
@@ -239,7 +240,9 @@ def watcher_old_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
 
 
 def floor_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:
-    return [PY, "-c", FLOOR, " ".join(urls), str(tmp / "floor.json"), round_, str(CONCURRENCY)]
+    listed = tmp / "floor-urls.txt"   # a file: 10,000 URLs exceed the argument list's limit
+    listed.write_text("\n".join(urls), encoding="utf-8")
+    return [PY, "-c", FLOOR, str(listed), str(tmp / "floor.json"), round_, str(CONCURRENCY)]
 
 
 def r2e_cmd(urls: list[str], tmp: Path, round_: str) -> list[str]:

@@ -273,14 +273,24 @@ class SQLStore(Tombstones):
             hits += [(int(r["key"]), int(r["story_id"])) for r in self._rows(sql, args)]
         return hits
 
-    def story_members(self, story_ids: Sequence[int], since: float) -> list[tuple[int, str]]:
-        """(story id, signature) of these stories' items seen since then, oldest first."""
+    def story_members(self, story_ids: Sequence[int], since: float,
+                      latest: int | None = None) -> list[tuple[int, str]]:
+        """(story id, signature) of these stories' items seen since then, oldest first;
+        with `latest`, only each story's newest `latest` distinct signatures."""
         ids = list(dict.fromkeys(story_ids))
         if not ids:
             return []
-        rows = self._rows(
-            "SELECT id, story_id, signature FROM items WHERE seen_at >= ? AND signature IS NOT"
-            f" NULL AND story_id IN ({', '.join('?' for _ in ids)}) ORDER BY id", [since, *ids])
+        where = (f"seen_at >= ? AND signature IS NOT NULL AND story_id IN"
+                 f" ({', '.join('?' for _ in ids)})")
+        if latest is None:
+            rows = self._rows(f"SELECT story_id, signature FROM items WHERE {where} ORDER BY id",
+                              [since, *ids])
+        else:
+            rows = self._rows(
+                "SELECT story_id, signature FROM (SELECT story_id, signature, MAX(id) AS last,"
+                " ROW_NUMBER() OVER (PARTITION BY story_id ORDER BY MAX(id) DESC) AS n"
+                f" FROM items WHERE {where} GROUP BY story_id, signature) AS m"
+                " WHERE n <= ? ORDER BY last", [since, *ids, latest])
         return [(int(r["story_id"]), r["signature"]) for r in rows]
 
     def unindexed_story_items(self, since: float) -> list[tuple[int, str]]:
