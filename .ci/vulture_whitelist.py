@@ -75,3 +75,8 @@ pg_dsn
 # recorded by the local Slack server for tests to read when they need it
 method
 
+
+# keys of the NewItem TypedDict (store/base.py), read as item["..."] by store/sql.py
+published_at
+seen_at
+article_outcome
