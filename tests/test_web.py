@@ -291,6 +291,26 @@ def test_alert_filters(board: Board, query: str, expected: list[str]) -> None:
     assert [html_module.unescape(t) for t in _alert_titles(got.text)] == expected
 
 
+def test_a_profile_named_with_accents_filters_its_alerts(state: str) -> None:
+    """Alerts store their profiles as JSON with non-ASCII letters escaped; the filter must
+    look for them the same way."""
+    from watcher.store.reports import AlertFilter, Reports
+
+    store = open_store(state)
+    try:
+        with store.transaction():
+            item = _item(store, GOOD, "Good News", "tr", "Ankara orders", NOW - 60)
+            story = store.insert_story("sig-tr", item, NOW - 60)
+            _alert(store, "desk", ("Türkiye",), "Ankara orders", item, story, NOW - 60,
+                   "https://good.example/tr")
+        reports = Reports(store)  # type: ignore[arg-type]
+        found = reports.alerts(AlertFilter(profile="Türkiye"), 10)
+        assert [r.row.alert.title for r in found] == ["Ankara orders"]
+        assert reports.alerts(AlertFilter(profile="Turkiye"), 10) == []
+    finally:
+        store.close()
+
+
 def test_a_bad_date_filter_is_a_clear_error_in_the_page(board: Board) -> None:
     got = board.client.get("/alerts?date=yesterday")
     assert got.status_code == 400

@@ -52,8 +52,9 @@ class Outlet:
 
 
 def _like(text: str) -> str:
-    """A LIKE pattern finding `"text"` inside a JSON list (with ! as the escape)."""
-    quoted = json.dumps(text, ensure_ascii=False)
+    """A LIKE pattern finding `"text"` inside a JSON list (with ! as the escape), written as
+    the store writes its lists of profiles: non-ASCII letters escaped (`\u00fc`)."""
+    quoted = json.dumps(text)
     return "%" + quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
 
 
