@@ -561,3 +561,26 @@ def test_sqlite_scripts_are_cut_into_statements() -> None:
     script = "-- head\nCREATE TABLE a (x TEXT); -- trailing; comment\nCREATE TABLE b (y);\n-- end\n"
     parts = _statements(script)
     assert len(parts) == 2 and all(sqlite3.complete_statement(p) for p in parts)
+
+
+def test_the_store_ranks_candidate_stories_as_choose_candidates_does(store: Store) -> None:
+    """`story_candidates` (ranked by the store) gives `choose_candidates`'s answer over the
+    same keys: most keys shared first, ties to the older story, stock phrases left out."""
+    import random
+
+    from watcher.storyindex import choose_candidates
+
+    rng = random.Random(5)
+    for story in range(1, 41):
+        store.add_story_keys(story, rng.sample(range(60), rng.randint(1, 25)), T)
+    store.add_story_keys(41, list(range(100, 110)), T - 10 * KEY_REFRESH)   # out of the window
+    for _ in range(20):
+        probes = rng.sample(range(120), 40)
+        for common, limit in [(32, 16), (5, 16), (32, 3)]:
+            postings: dict[int, list[int]] = {}
+            for key, story in store.story_hits(probes, T, common):
+                postings.setdefault(key, []).append(story)
+            expected = choose_candidates(postings, limit)
+            assert store.story_candidates(probes, T, common, limit) == expected
+    assert store.story_candidates([], T, 32, 16) == []
+    assert store.story_candidates([100, 101], T, 32, 16) == []

@@ -41,7 +41,7 @@ from watcher.schedule import adaptive_interval, next_poll, next_poll_after_failu
 from watcher.source import ArticleRequest, FetchRequest, FetchSource
 from watcher.store import FeedState, Store, StoredItem
 from watcher.store.base import NewItem
-from watcher.storyindex import COMMON, MEMBERS, choose_candidates, print_of
+from watcher.storyindex import CANDIDATES, COMMON, MEMBERS, print_of
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -334,7 +334,7 @@ class Pipeline:
     def _with_stories(self, knowledge: Knowledge, candidates: list[Candidate],
                       now: float) -> Knowledge:
         """Add the candidate stories of the new items that matched (found through the story
-        index: one lookup per document), and the channels of the stories that new or edited
+        index: one lookup per item), and the channels of the stories that new or edited
         items may join or reply in."""
         edited = {k.story_id for c in candidates if (k := knowledge.stored.get(c.key))
                   and k.story_id is not None and k.content_hash != c.content_hash}
@@ -343,14 +343,8 @@ class Pipeline:
             return knowledge
         since = now - self.settings.story_window_seconds
         ids: set[int] = set()
-        if fresh:
-            postings: dict[int, list[int]] = {}
-            for key, sid in self.store.story_hits([p for c in fresh for p in c.print.probes],
-                                                  since, common=COMMON):
-                postings.setdefault(key, []).append(sid)
-            for c in fresh:
-                ids.update(choose_candidates({k: postings[k] for k in c.print.probes
-                                              if k in postings}))
+        for c in fresh:   # ranked by the store: one query per new matching item
+            ids.update(self.store.story_candidates(c.print.probes, since, COMMON, CANDIDATES))
         stories = [(sid, _signature(sig))
                    for sid, sig in self.store.story_members(sorted(ids), since, MEMBERS)]
         return replace(knowledge, stories=stories,
