@@ -102,11 +102,12 @@ class Pipeline:
         if self.router.config.is_adaptive(feed):   # interval = "auto": from recent arrivals
             lo, hi = self.settings.interval_bounds
             interval = adaptive_interval(self.store.arrivals(feed.url), now, lo, hi, interval)
+        first_sight = state.first_polled_at is None
         request = FetchRequest(
             url=state.current_url or feed.url, etag=state.etag,
             last_modified=state.last_modified, known_hash=state.body_hash,
             feed_name=feed.name, known_items=frozenset((state.item_digests or "").split()),
-            window=match_window(self._rules(now, state.first_polled_at is None)))
+            window=match_window(self._rules(now, first_sight)))
         try:
             fetched = await self.source.fetch(request)
         except FetchError as exc:
@@ -128,7 +129,6 @@ class Pipeline:
         if parsed.problem:
             log.info("feed %s: %s (items kept: %d)", feed.label, parsed.problem, len(parsed.items),
                      extra={"feed": feed.label})
-        first_sight = state.first_polled_at is None
         parsed = await self._with_articles(feed, parsed, now, first_sight)
         crash_point("after_articles")
         state = replace(state, body_hash=fetched.digest, title=parsed.title or state.title,

@@ -8,9 +8,10 @@ daemon's process only reads the store, decides and writes (issue 14: its CPU per
 is the round's critical path). Pure: no I/O, no clock.
 
 `Prepared.of` turns an item into what the pipeline decides on; it uses the item's facts,
-or computes them itself for an item that has none (a source without a matcher, a test
-handing parsed items straight to `Pipeline.record`) or whose linked page was fetched
-since (its article joins its text, and may give it another identity).
+or computes them itself for an item that has none (a test handing parsed items straight
+to `Pipeline.record`). An item whose linked page was fetched since keeps its facts' texts
+and keys but not their match run: its article joins what is matched, and may give it
+another identity.
 """
 
 from __future__ import annotations
@@ -120,9 +121,10 @@ class Prepared:
 
     @classmethod
     def of(cls, item: Item) -> Prepared:
-        facts = item.facts
-        if facts is None or item.article is not None:
-            facts = facts_of(item)   # no match run: the article's text changes what matches
+        facts = item.facts or facts_of(item)
+        if item.article is not None and facts.run is not None:
+            # the article's text changes what matches (its texts and keys stay the feed's)
+            facts = replace(facts, run=None, story_print=None)
         # the page's own canonical URL (same site, not its home page) is the item's identity
         article = item.article
         page = canonical_url(article.identity) if article and article.identity else None

@@ -24,7 +24,6 @@ from watcher.store.base import (
     alert_payload,
 )
 from watcher.store.tombstones import Tombstones
-from watcher.storyindex import choose_candidates
 
 FEED_COLUMNS = [f.name for f in fields(FeedState)]
 _SAVE_FEED = (
@@ -279,9 +278,9 @@ class SQLStore(Tombstones):
         """The stories holding the most of these keys since then (ties: the older story),
         at most `limit`; keys that more than `common` stories hold do not count. The
         store's side of `storyindex.choose_candidates`, ranked where the keys are."""
-        unique = list(dict.fromkeys(probes))
-        if not unique or len(unique) > 900:   # (a print has about a hundred probes)
-            return choose_candidates(self._postings(unique, since, common), limit)
+        unique = list(dict.fromkeys(probes))   # a print has about a hundred
+        if not unique:
+            return []
         rows = self._rows(
             "SELECT story_id, COUNT(*) AS shared FROM (SELECT key, story_id, COUNT(*) OVER"
             " (PARTITION BY key) AS n FROM story_keys WHERE created_at >= ? AND key IN ("
@@ -289,13 +288,6 @@ class SQLStore(Tombstones):
             " ORDER BY shared DESC, story_id LIMIT ?",
             [since - KEY_REFRESH, *unique, common, limit])
         return [int(r["story_id"]) for r in rows]
-
-    def _postings(self, probes: Sequence[int], since: float,
-                  common: int) -> dict[int, list[int]]:
-        postings: dict[int, list[int]] = {}
-        for key, story in self.story_hits(probes, since, common):
-            postings.setdefault(key, []).append(story)
-        return postings
 
     def story_members(self, story_ids: Sequence[int], since: float,
                       latest: int | None = None) -> list[tuple[int, str]]:
